@@ -1,0 +1,43 @@
+#pragma once
+// Addresses as text headers: `~listen_on` / `~connect_to` with values
+// `tcp|host|port` and `uds|path` (a leading '@' names a Linux abstract socket).
+#include <tofu/message.hpp>
+#include <tofu/result.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tofu {
+
+inline constexpr std::string_view listen_on_header = "~listen_on";
+inline constexpr std::string_view connect_to_header = "~connect_to";
+
+struct Address {
+    enum class Kind { tcp, uds };
+    Kind kind = Kind::tcp;
+    std::string host; // tcp: IPv4/IPv6 literal or name; empty = all interfaces
+    std::uint16_t port = 0;
+    std::string path; // uds: file path, or '@name' for the abstract namespace
+
+    bool abstract() const noexcept { return kind == Kind::uds && !path.empty() && path[0] == '@'; }
+    // `tcp|host|port` or `uds|path`
+    std::string to_string() const;
+    friend bool operator==(const Address&, const Address&) = default;
+};
+
+Address tcp(std::string_view host, std::uint16_t port);
+Address uds(std::string_view path);
+
+// Parses a header value. wrong_address: not tcp/uds or missing parts;
+// invalid_address: the parts are there but unusable (port, path length...).
+Result<Address> parse_address(std::string_view text);
+
+// Prepares `message` as a WelcomeRequest / HelloRequest for `address`.
+Status listen_on(Message& message, const Address& address);
+Status connect_to(Message& message, const Address& address);
+
+// The address a WelcomeRequest/HelloRequest (or its answer) carries.
+Result<Address> address_of(const Message& message);
+
+} // namespace tofu

@@ -1,0 +1,108 @@
+#pragma once
+// The bounded message pool: a hard limit on message count and on bytes
+// (message objects plus buffer capacity). Any thread may get and return.
+#include <tofu/message.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+
+namespace tofu {
+
+enum class Alloc {
+    PoolOnly, // a free message or nothing
+    Always,   // a free message, else a new one while under the hard limit
+};
+
+struct PoolLimits {
+    std::size_t initial_messages = 0;
+    std::size_t max_messages = 1024;
+    std::size_t memory_limit = std::size_t{64} << 20;
+};
+
+// Told (from the returning thread) when a message comes back while someone
+// waits for memory; see the wake-up protocol in docs/design.md.
+class PoolListener {
+public:
+    virtual void memory_returned() noexcept = 0;
+
+protected:
+    ~PoolListener() = default;
+};
+
+class Pool {
+    struct OwnerRelease {
+        void operator()(Pool* pool) const noexcept;
+    };
+
+public:
+    // The pool lives until its owner handle is gone and the last message
+    // that left it has come back, so a stray Message::Ptr is never dangling.
+    using Handle = std::unique_ptr<Pool, OwnerRelease>;
+
+    // Who is asking decides how much of the reserve may be used: the engine
+    // keeps `reserved` messages for its own notifications.
+    enum class Tier { application, inbound, notification };
+
+    static Handle create(PoolLimits limits, std::size_t reserved_messages = 0);
+
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
+
+    // Empty on exhaustion: not an error.
+    Message::Ptr get(Alloc strategy) { return acquire(strategy, Tier::application); }
+    Message::Ptr acquire(Alloc strategy, Tier tier);
+    // Same as letting the Ptr go; a message from another pool is refused.
+    Status put(Message::Ptr message);
+
+    const PoolLimits& limits() const noexcept { return limits_; }
+    std::size_t bytes_in_use() const noexcept { return bytes_.load(std::memory_order_relaxed); }
+    std::size_t peak_bytes() const noexcept { return peak_bytes_.load(std::memory_order_relaxed); }
+    std::size_t messages_in_use() const noexcept { return in_use_.load(std::memory_order_relaxed); }
+    std::size_t messages_created() const noexcept { return created_.load(std::memory_order_relaxed); }
+    // true when an inbound/application get(Always) could succeed now
+    bool has_room(Tier tier) const noexcept;
+
+    // Cleared by the owner before its wake-up target goes away; the listener
+    // is only called under the free-list lock, so it is never called late.
+    void set_listener(PoolListener* listener) noexcept;
+    // seq_cst so that a returner either sees the flag or the reactor sees the
+    // returned memory on its re-check (Dekker pair, docs/design.md).
+    void set_waiting(bool waiting) noexcept { waiting_.store(waiting, std::memory_order_seq_cst); }
+
+    // Buffer accounting, used by MessageBuffer.
+    bool charge(std::size_t bytes, Tier tier) noexcept;
+    void refund(std::size_t bytes) noexcept;
+
+private:
+    friend struct Message::Returner;
+    Pool(PoolLimits limits, std::size_t reserved_messages);
+    ~Pool();
+
+    void give_back(Message* message) noexcept;
+    void release_owner() noexcept;
+    void drop_reference() noexcept;
+    std::size_t reserve_bytes(Tier tier) const noexcept;
+    bool trim_free_buffers(std::size_t wanted) noexcept;
+
+    PoolLimits limits_;
+    std::size_t reserved_messages_;
+
+    std::mutex free_mutex_;
+    Message* free_list_ = nullptr; // guarded by free_mutex_
+    std::size_t free_count_ = 0;   // guarded by free_mutex_
+    bool owner_alive_ = true;      // guarded by free_mutex_
+
+    std::atomic<std::size_t> bytes_{0};
+    std::atomic<std::size_t> peak_bytes_{0};
+    std::atomic<std::size_t> in_use_{0};
+    std::atomic<std::size_t> created_{0};
+    // owner + every message out of the free list
+    std::atomic<std::size_t> references_{1};
+
+    PoolListener* listener_ = nullptr; // guarded by free_mutex_
+    std::atomic<bool> waiting_{false};
+};
+
+} // namespace tofu

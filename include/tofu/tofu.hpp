@@ -1,0 +1,7 @@
+#pragma once
+#include <tofu/address.hpp>
+#include <tofu/engine.hpp>
+#include <tofu/message.hpp>
+#include <tofu/pool.hpp>
+#include <tofu/result.hpp>
+#include <tofu/status.hpp>

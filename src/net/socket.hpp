@@ -1,0 +1,88 @@
+#pragma once
+// Non-blocking stream sockets (TCP v4/v6, Unix domain) behind one small
+// interface, so the reactor never names an operating system. One
+// implementation per platform: socket_posix.cpp, socket_windows.cpp.
+#include <tofu/address.hpp>
+#include <tofu/result.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#else
+#include <sys/uio.h>
+#endif
+
+namespace tofu::net {
+
+#ifdef _WIN32
+using NativeHandle = std::uintptr_t; // SOCKET
+inline constexpr NativeHandle invalid_handle = ~NativeHandle{0};
+using IoVec = WSABUF;
+inline IoVec make_iovec(const std::byte* data, std::size_t size) noexcept {
+    return IoVec{static_cast<ULONG>(size), reinterpret_cast<CHAR*>(const_cast<std::byte*>(data))};
+}
+#else
+using NativeHandle = int;
+inline constexpr NativeHandle invalid_handle = -1;
+using IoVec = ::iovec;
+inline IoVec make_iovec(const std::byte* data, std::size_t size) noexcept {
+    return IoVec{const_cast<std::byte*>(data), size};
+}
+#endif
+
+// At most this many iovecs go to one writev (IOV_MAX is 1024 on Linux).
+inline constexpr std::size_t max_iovecs = 1024;
+
+enum class IoState {
+    done,        // `bytes` moved (or a socket accepted)
+    would_block, // try again after readiness
+    closed,      // orderly end of stream from the peer
+    failed,      // `status` says why
+};
+
+struct IoResult {
+    IoState state = IoState::done;
+    std::size_t bytes = 0;
+    Status status = Status::success;
+};
+
+// Once per process before any socket is made (WSAStartup on Windows).
+Status startup() noexcept;
+
+class Socket {
+public:
+    Socket() = default;
+    explicit Socket(NativeHandle handle) noexcept : handle_(handle) {}
+    Socket(Socket&& other) noexcept;
+    Socket& operator=(Socket&& other) noexcept;
+    Socket(const Socket&) = delete;
+    Socket& operator=(const Socket&) = delete;
+    ~Socket();
+
+    NativeHandle handle() const noexcept { return handle_; }
+    bool valid() const noexcept { return handle_ != invalid_handle; }
+
+    // A non-blocking listening socket; `bound` gets the real address (the
+    // port the kernel picked for port 0). listen_failed, wrong_address,
+    // invalid_address or uds_path_not_found on failure.
+    static Result<Socket> listen(const Address& where, Address& bound);
+    // Starts a non-blocking connect; finish it with connect_result() once
+    // the socket is writable. connect_failed / wrong_address / invalid_address.
+    static Result<Socket> connect(const Address& to);
+    Status connect_result() noexcept;
+
+    IoResult accept(Socket& accepted) noexcept;
+    IoResult read(std::span<std::byte> into) noexcept;
+    IoResult writev(std::span<const IoVec> parts) noexcept;
+    void close() noexcept;
+
+private:
+    NativeHandle handle_ = invalid_handle;
+    // a Unix socket path this listener created, removed on close
+    std::string owned_path_;
+};
+
+} // namespace tofu::net
