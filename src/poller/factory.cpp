@@ -1,0 +1,74 @@
+#include "poller/backends.hpp"
+
+#include <cstdlib>
+
+namespace tofu {
+
+std::string_view to_string(Backend backend) noexcept {
+    switch (backend) {
+    case Backend::automatic: return "automatic";
+    case Backend::poll: return "poll";
+    case Backend::epoll: return "epoll";
+    case Backend::afd: return "afd";
+    case Backend::kqueue: return "kqueue";
+    }
+    return "unknown";
+}
+
+std::optional<Backend> backend_from_string(std::string_view name) noexcept {
+    for (Backend backend : {Backend::automatic, Backend::poll, Backend::epoll, Backend::afd, Backend::kqueue}) {
+        if (to_string(backend) == name) return backend;
+    }
+    return std::nullopt;
+}
+
+bool backend_available(Backend backend) noexcept {
+    switch (backend) {
+#ifdef _WIN32
+    case Backend::afd: return true;
+#else
+    case Backend::poll: return true;
+#endif
+#ifdef TOFU_HAVE_EPOLL
+    case Backend::epoll: return true;
+#endif
+    case Backend::automatic: return true;
+    default: return false;
+    }
+}
+
+namespace poller {
+
+Backend resolve_backend(Backend requested) noexcept {
+    if (requested != Backend::automatic) return requested;
+    if (const char* env = std::getenv("TOFU_BACKEND"); env != nullptr && *env != '\0') {
+        // An unknown name stays an error rather than silently becoming the default.
+        return backend_from_string(env).value_or(Backend::automatic);
+    }
+#if defined(_WIN32)
+    return Backend::afd;
+#elif defined(TOFU_HAVE_EPOLL)
+    return Backend::epoll;
+#else
+    return Backend::poll;
+#endif
+}
+
+Result<std::unique_ptr<Poller>> make_poller(Backend requested) {
+    const Backend backend = resolve_backend(requested);
+    if (backend == Backend::automatic || !backend_available(backend)) return Status::not_implemented_yet;
+    switch (backend) {
+#ifdef _WIN32
+    case Backend::afd: return make_afd_poller();
+#else
+    case Backend::poll: return make_poll_poller();
+#endif
+#ifdef TOFU_HAVE_EPOLL
+    case Backend::epoll: return make_epoll_poller();
+#endif
+    default: return Status::not_implemented_yet;
+    }
+}
+
+} // namespace poller
+} // namespace tofu
