@@ -86,7 +86,7 @@ public:
     Status update_receiver(Message::Ptr message);
 
 private:
-    friend class detail::EngineCore;
+    friend class Engine;
     explicit ChannelGroup(std::shared_ptr<detail::GroupState> state) noexcept;
     std::shared_ptr<detail::GroupState> state_;
 };

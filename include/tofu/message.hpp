@@ -17,6 +17,10 @@ namespace tofu {
 
 class Pool;
 
+// Who asks the pool for memory decides how much of the engine's reserve may
+// be used: the reserve is kept for the engine's own notifications.
+enum class MemoryTier { application, inbound, notification };
+
 enum class OpCode : std::uint8_t {
     Request = 0,
     Response = 1,
@@ -71,9 +75,9 @@ public:
 
     // invalid_*_len style failures are chosen by the caller; here: success,
     // allocation_failed (pool limit) or `too_long` when past 65,535.
-    Status reserve(std::size_t capacity, Status too_long);
-    Status append(std::span<const std::byte> data, Status too_long);
-    Status resize(std::size_t size, Status too_long);
+    Status reserve(std::size_t capacity, Status too_long, MemoryTier tier = MemoryTier::inbound);
+    Status append(std::span<const std::byte> data, Status too_long, MemoryTier tier = MemoryTier::inbound);
+    Status resize(std::size_t size, Status too_long, MemoryTier tier = MemoryTier::inbound);
     void clear() noexcept { size_ = 0; }
     // gives the capacity back to the pool
     void release() noexcept;
@@ -213,6 +217,10 @@ public:
 
 private:
     friend class Pool;
+
+// Who asks the pool for memory decides how much of the engine's reserve may
+// be used: the reserve is kept for the engine's own notifications.
+enum class MemoryTier { application, inbound, notification };
     explicit Message(Pool& pool) noexcept;
     ~Message() = default;
 

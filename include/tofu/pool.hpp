@@ -41,9 +41,8 @@ public:
     // that left it has come back, so a stray Message::Ptr is never dangling.
     using Handle = std::unique_ptr<Pool, OwnerRelease>;
 
-    // Who is asking decides how much of the reserve may be used: the engine
-    // keeps `reserved` messages for its own notifications.
-    enum class Tier { application, inbound, notification };
+    // The engine keeps `reserved_messages` for its own notifications.
+    using Tier = MemoryTier;
 
     static Handle create(PoolLimits limits, std::size_t reserved_messages = 0);
 
@@ -63,6 +62,11 @@ public:
     std::size_t messages_created() const noexcept { return created_.load(std::memory_order_relaxed); }
     // true when an inbound/application get(Always) could succeed now
     bool has_room(Tier tier) const noexcept;
+    // true when acquire(Always, tier) would find a message now
+    bool can_acquire(Tier tier) noexcept;
+    // true when `bytes` more could be charged now (counting idle capacity
+    // that would be trimmed)
+    bool can_charge(std::size_t bytes, Tier tier) noexcept;
 
     // Cleared by the owner before its wake-up target goes away; the listener
     // is only called under the free-list lock, so it is never called late.

@@ -144,6 +144,13 @@ Message::Ptr Decoder::take() noexcept {
     return std::move(target_);
 }
 
+std::size_t Decoder::bytes_wanted() const noexcept {
+    if (state_ != State::buffers || !target_) return 0;
+    const auto missing = [](std::size_t wanted, std::size_t have) { return wanted > have ? wanted - have : 0; };
+    return missing(frame_.headers_size, target_->header_buffer().capacity()) +
+           missing(frame_.body_size, target_->body_buffer().capacity());
+}
+
 Message::Ptr Decoder::release_target() noexcept {
     if (state_ == State::text || state_ == State::body || state_ == State::complete) return Message::Ptr();
     return std::move(target_);

@@ -56,6 +56,8 @@ public:
     // true while part of a frame has been consumed
     bool mid_frame() const noexcept { return state_ != State::header || header_filled_ != 0; }
     bool holds_message() const noexcept { return static_cast<bool>(target_); }
+    // After need_memory: how many more bytes the announced frame needs.
+    std::size_t bytes_wanted() const noexcept;
     // Gives back a provided message that has not been filled yet.
     Message::Ptr release_target() noexcept;
 

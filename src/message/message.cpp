@@ -27,11 +27,11 @@ std::string_view to_string(OpCode op) noexcept {
 
 MessageBuffer::~MessageBuffer() { release(); }
 
-Status MessageBuffer::reserve(std::size_t capacity, Status too_long) {
+Status MessageBuffer::reserve(std::size_t capacity, Status too_long, MemoryTier tier) {
     if (capacity > max_body_size) return too_long;
     if (capacity <= capacity_) return Status::success;
     const std::size_t extra = capacity - capacity_;
-    if (!pool_->charge(extra, Pool::Tier::inbound)) return Status::allocation_failed;
+    if (!pool_->charge(extra, tier)) return Status::allocation_failed;
     std::unique_ptr<std::byte[]> grown(new (std::nothrow) std::byte[capacity]);
     if (!grown) {
         pool_->refund(extra);
@@ -43,23 +43,23 @@ Status MessageBuffer::reserve(std::size_t capacity, Status too_long) {
     return Status::success;
 }
 
-Status MessageBuffer::resize(std::size_t size, Status too_long) {
+Status MessageBuffer::resize(std::size_t size, Status too_long, MemoryTier tier) {
     if (size > max_body_size) return too_long;
     if (size > capacity_) {
         // Geometric growth keeps appends amortised; the cap is the wire limit.
         const std::size_t grown = std::min(max_body_size, std::max<std::size_t>({size, 64, std::size_t{capacity_} * 2}));
-        if (Status s = reserve(grown, too_long); s != Status::success) {
+        if (Status s = reserve(grown, too_long, tier); s != Status::success) {
             if (s != Status::allocation_failed) return s;
-            if (Status exact = reserve(size, too_long); exact != Status::success) return exact;
+            if (Status exact = reserve(size, too_long, tier); exact != Status::success) return exact;
         }
     }
     size_ = static_cast<std::uint32_t>(size);
     return Status::success;
 }
 
-Status MessageBuffer::append(std::span<const std::byte> data, Status too_long) {
+Status MessageBuffer::append(std::span<const std::byte> data, Status too_long, MemoryTier tier) {
     const std::size_t old_size = size_;
-    if (Status s = resize(old_size + data.size(), too_long); s != Status::success) return s;
+    if (Status s = resize(old_size + data.size(), too_long, tier); s != Status::success) return s;
     if (!data.empty()) std::memcpy(data_.get() + old_size, data.data(), data.size());
     return Status::success;
 }

@@ -6,6 +6,8 @@ namespace tofu {
 
 namespace {
 constexpr std::size_t message_overhead = sizeof(Message);
+// room kept per reserved message for a short text header (a close cause)
+constexpr std::size_t reserved_header_bytes = 64;
 }
 
 void Pool::OwnerRelease::operator()(Pool* pool) const noexcept { pool->release_owner(); }
@@ -32,12 +34,33 @@ Pool::~Pool() {
 }
 
 std::size_t Pool::reserve_bytes(Tier tier) const noexcept {
-    return tier == Tier::notification ? 0 : reserved_messages_ * message_overhead;
+    return tier == Tier::notification ? 0 : reserved_messages_ * (message_overhead + reserved_header_bytes);
 }
 
 bool Pool::has_room(Tier tier) const noexcept {
     const std::size_t reserve = tier == Tier::notification ? 0 : reserved_messages_;
     return in_use_.load(std::memory_order_seq_cst) + 1 + reserve <= limits_.max_messages;
+}
+
+bool Pool::can_acquire(Tier tier) noexcept {
+    if (!has_room(tier)) return false;
+    {
+        std::lock_guard lock(free_mutex_);
+        if (free_count_ != 0) return true;
+    }
+    return can_charge(message_overhead, tier);
+}
+
+bool Pool::can_charge(std::size_t bytes, Tier tier) noexcept {
+    const std::size_t limit = limits_.memory_limit - std::min(limits_.memory_limit, reserve_bytes(tier));
+    const std::size_t used = bytes_.load(std::memory_order_seq_cst);
+    if (used + bytes <= limit) return true;
+    std::size_t idle = 0;
+    std::lock_guard lock(free_mutex_);
+    for (const Message* message = free_list_; message != nullptr; message = message->next) {
+        idle += message->capacity_bytes();
+    }
+    return used + bytes <= limit + idle;
 }
 
 bool Pool::charge(std::size_t bytes, Tier tier) noexcept {

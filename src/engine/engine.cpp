@@ -1,0 +1,211 @@
+#include "engine/engine_core.hpp"
+#include "reactor/reactor.hpp"
+
+#include "net/socket.hpp"
+
+#include <algorithm>
+
+namespace tofu {
+namespace detail {
+
+namespace {
+
+std::atomic<std::uint64_t> next_message_id{1};
+
+// Messages kept back for the engine's own notifications (channel_closed,
+// pool_empty), inside the hard limit.
+std::size_t reserve_for(const Options& options) {
+    return std::clamp<std::size_t>(options.max_messages / 8, 1, 16);
+}
+
+} // namespace
+
+// ---- channel numbers --------------------------------------------------------
+
+ChannelNumber ChannelNumbers::allocate(GroupId group) noexcept {
+    std::lock_guard lock(mutex_);
+    for (std::size_t tries = 0; tries < max_channel; ++tries) {
+        cursor_ = cursor_ >= max_channel ? 1 : static_cast<ChannelNumber>(cursor_ + 1);
+        if (owners_[cursor_].load(std::memory_order_relaxed) == 0) {
+            owners_[cursor_].store(group, std::memory_order_release);
+            return cursor_;
+        }
+    }
+    return unassigned_channel;
+}
+
+void ChannelNumbers::release(ChannelNumber number) noexcept {
+    std::lock_guard lock(mutex_);
+    owners_[number].store(0, std::memory_order_release);
+}
+
+// ---- engine core ------------------------------------------------------------
+
+EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller)
+    : options_(options), backend_(backend),
+      pool_(Pool::create(PoolLimits{options.initial_messages, options.max_messages, options.memory_limit},
+                         reserve_for(options))),
+      poller_(std::move(poller)) {
+    options_.backend = backend;
+}
+
+Result<std::shared_ptr<EngineCore>> EngineCore::start(const Options& options) {
+    const std::size_t reserved = reserve_for(options);
+    // One message of the largest size must fit beside the reserve.
+    if (options.max_messages < reserved + 1 || options.memory_limit < 2 * max_frame_size) return Status::not_allowed;
+    if (Status s = net::startup(); s != Status::success) return s;
+    Result<std::unique_ptr<poller::Poller>> poller = poller::make_poller(options.backend);
+    if (!poller) return poller.status();
+    const Backend backend = poller.value()->backend();
+    std::shared_ptr<EngineCore> core(new EngineCore(options, backend, std::move(poller.value())));
+    core->pool_->set_listener(core.get());
+    core->reactor_ = std::make_unique<Reactor>(*core);
+    core->thread_ = std::thread([reactor = core->reactor_.get()] { reactor->run(); });
+    return core;
+}
+
+EngineCore::~EngineCore() { shutdown(); }
+
+void EngineCore::shutdown() noexcept {
+    std::lock_guard guard(shutdown_mutex_);
+    if (!thread_.joinable()) return;
+    stopping_.store(true, std::memory_order_release);
+    push_command(Command{CommandKind::stop, nullptr, nullptr, nullptr});
+    thread_.join();
+    std::vector<Command> late;
+    {
+        std::lock_guard lock(command_mutex_);
+        closed_ = true;
+        late.swap(commands_);
+    }
+    reactor_->finish_late(late);
+    pool_->set_listener(nullptr);
+    reactor_.reset();
+}
+
+bool EngineCore::push_command(Command command) {
+    {
+        std::lock_guard lock(command_mutex_);
+        if (closed_) return false;
+        commands_.push_back(std::move(command));
+    }
+    wake();
+    return true;
+}
+
+void EngineCore::wake() noexcept {
+    if (!awake_.exchange(true, std::memory_order_seq_cst)) poller_->wake();
+}
+
+void EngineCore::take_commands(std::vector<Command>& into) {
+    std::lock_guard lock(command_mutex_);
+    into.swap(commands_);
+}
+
+bool EngineCore::prepare_to_sleep() {
+    awake_.store(false, std::memory_order_seq_cst);
+    std::lock_guard lock(command_mutex_);
+    if (!commands_.empty()) {
+        awake_.store(true, std::memory_order_seq_cst);
+        return false;
+    }
+    return true;
+}
+
+Result<std::shared_ptr<GroupState>> EngineCore::create_group() {
+    if (stopping()) return Status::shutdown_started;
+    auto group = std::make_shared<GroupState>(next_group_.fetch_add(1, std::memory_order_relaxed), shared_from_this());
+    if (!push_command(Command{CommandKind::add_group, nullptr, nullptr, group})) return Status::shutdown_started;
+    return group;
+}
+
+void EngineCore::remove_group(GroupState& group) {
+    push_command(Command{CommandKind::remove_group, nullptr, &group, nullptr});
+}
+
+Result<BinaryHeader> EngineCore::post(GroupState& group, Message::Ptr& message) {
+    if (!message) return Status::null_message;
+    if (&message->pool() != pool_.get()) return Status::invalid_message;
+    if (stopping()) return Status::shutdown_started;
+    if (Status s = message->validate_for_post(); s != Status::success) return s;
+
+    const OpCode op = message->opcode();
+    const bool opens = op == OpCode::WelcomeRequest || op == OpCode::HelloRequest;
+    ChannelNumber assigned = unassigned_channel;
+    if (opens) {
+        if (message->channel() != unassigned_channel) return Status::invalid_channel_number;
+        if (Result<Address> address = address_of(*message); !address) return address.status();
+        assigned = numbers_.allocate(group.id);
+        if (assigned == unassigned_channel) return Status::allocation_failed;
+        message->set_channel(assigned);
+    } else {
+        const ChannelNumber channel = message->channel();
+        if (channel == unassigned_channel || channel == reserved_channel) return Status::invalid_channel_number;
+        const GroupId owner = numbers_.owner(channel);
+        if (owner == 0) return Status::invalid_channel_number;
+        if (owner != group.id) return Status::invalid_mchn_group;
+    }
+    if (message->message_id() == 0) {
+        message->set_message_id(next_message_id.fetch_add(1, std::memory_order_relaxed));
+    }
+    message->header().origin = Origin::application;
+    const BinaryHeader header = message->header();
+    Message* raw = message.release();
+    if (!push_command(Command{CommandKind::post, raw, &group, nullptr})) {
+        message.reset(raw);
+        if (opens) {
+            message->set_channel(unassigned_channel);
+            numbers_.release(assigned);
+        }
+        return Status::shutdown_started;
+    }
+    return header;
+}
+
+} // namespace detail
+
+// ---- Engine -----------------------------------------------------------------
+
+Engine::Engine(const Options& options) {
+    Result<std::shared_ptr<detail::EngineCore>> core = detail::EngineCore::start(options);
+    if (!core) throw Error(core.status(), "tofu: engine could not start: " + std::string(to_string(core.status())));
+    core_ = std::move(core.value());
+}
+
+Engine::Engine(std::shared_ptr<detail::EngineCore> core) noexcept : core_(std::move(core)) {}
+
+Result<Engine> Engine::create(const Options& options) {
+    Result<std::shared_ptr<detail::EngineCore>> core = detail::EngineCore::start(options);
+    if (!core) return core.status();
+    return Engine(std::move(core.value()));
+}
+
+Engine::Engine(Engine&&) noexcept = default;
+
+Engine& Engine::operator=(Engine&& other) noexcept {
+    if (this != &other) {
+        if (core_) core_->shutdown();
+        core_ = std::move(other.core_);
+    }
+    return *this;
+}
+
+Engine::~Engine() {
+    if (core_) core_->shutdown();
+}
+
+Message::Ptr Engine::get(Alloc strategy) { return core_->pool().get(strategy); }
+
+Status Engine::put(Message::Ptr message) { return core_->pool().put(std::move(message)); }
+
+Result<ChannelGroup> Engine::create_group() {
+    Result<std::shared_ptr<detail::GroupState>> group = core_->create_group();
+    if (!group) return group.status();
+    return ChannelGroup(std::move(group.value()));
+}
+
+Backend Engine::backend() const noexcept { return core_->backend(); }
+const Options& Engine::options() const noexcept { return core_->options(); }
+const Pool& Engine::pool() const noexcept { return core_->pool(); }
+
+} // namespace tofu

@@ -1,0 +1,242 @@
+#include "net/socket.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace tofu::net {
+namespace {
+
+struct SocketAddress {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+    int family() const noexcept { return storage.ss_family; }
+};
+
+// Numeric hosts only (and "localhost"): the reactor thread must never block
+// on name resolution. Empty host = all interfaces (IPv6 any, dual-stack).
+Status to_socket_address(const Address& address, SocketAddress& out) {
+    if (address.kind == Address::Kind::uds) {
+        auto* un = reinterpret_cast<sockaddr_un*>(&out.storage);
+        un->sun_family = AF_UNIX;
+        if (address.path.empty() || address.path.size() >= sizeof(un->sun_path)) return Status::invalid_address;
+        if (address.abstract()) {
+#ifdef __linux__
+            // Abstract names start with NUL and are not NUL-terminated.
+            un->sun_path[0] = '\0';
+            std::memcpy(un->sun_path + 1, address.path.data() + 1, address.path.size() - 1);
+            out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.path.size());
+            return Status::success;
+#else
+            return Status::invalid_address;
+#endif
+        }
+        std::memcpy(un->sun_path, address.path.data(), address.path.size());
+        out.length = static_cast<socklen_t>(sizeof(sockaddr_un));
+        return Status::success;
+    }
+    std::string host = address.host;
+    if (host == "localhost") host = "127.0.0.1";
+    if (host.empty()) host = "::";
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+    if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(address.port);
+        out.length = sizeof(sockaddr_in);
+        return Status::success;
+    }
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(address.port);
+        out.length = sizeof(sockaddr_in6);
+        return Status::success;
+    }
+    return Status::invalid_address;
+}
+
+Address from_socket_address(const sockaddr_storage& storage, const Address& fallback) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (storage.ss_family == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage);
+        inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+        return tcp(text, ntohs(v4->sin_port));
+    }
+    if (storage.ss_family == AF_INET6) {
+        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+        inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+        return tcp(text, ntohs(v6->sin6_port));
+    }
+    return fallback;
+}
+
+int open_socket(int family) noexcept {
+    return ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+void tune_stream(int fd, int family) noexcept {
+    if (family == AF_INET || family == AF_INET6) {
+        const int on = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    }
+}
+
+// A path nobody accepts on is a leftover of a dead process: safe to remove.
+bool stale_unix_path(const SocketAddress& address) noexcept {
+    const int probe = open_socket(AF_UNIX);
+    if (probe < 0) return false;
+    const bool refused = ::connect(probe, address.get(), address.length) != 0 && errno == ECONNREFUSED;
+    ::close(probe);
+    return refused;
+}
+
+Status failure_status(int error, Status otherwise) noexcept {
+    switch (error) {
+    case ECONNRESET:
+    case EPIPE:
+    case ENOTCONN:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH: return Status::peer_disconnected;
+    default: return otherwise;
+    }
+}
+
+} // namespace
+
+Status startup() noexcept { return Status::success; }
+
+Socket::Socket(Socket&& other) noexcept
+    : handle_(std::exchange(other.handle_, invalid_handle)), owned_path_(std::move(other.owned_path_)) {}
+
+Socket& Socket::operator=(Socket&& other) noexcept {
+    if (this != &other) {
+        close();
+        handle_ = std::exchange(other.handle_, invalid_handle);
+        owned_path_ = std::move(other.owned_path_);
+    }
+    return *this;
+}
+
+Socket::~Socket() { close(); }
+
+void Socket::close() noexcept {
+    if (handle_ != invalid_handle) {
+        ::close(handle_);
+        handle_ = invalid_handle;
+    }
+    if (!owned_path_.empty()) {
+        ::unlink(owned_path_.c_str());
+        owned_path_.clear();
+    }
+}
+
+Result<Socket> Socket::listen(const Address& where, Address& bound) {
+    SocketAddress address;
+    if (Status s = to_socket_address(where, address); s != Status::success) return s;
+    Socket socket(open_socket(address.family()));
+    if (!socket.valid()) return Status::listen_failed;
+    const int on = 1;
+    if (address.family() != AF_UNIX) {
+        if (::setsockopt(socket.handle_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) {
+            return Status::setsockopt_failed;
+        }
+    }
+    if (address.family() == AF_INET6) {
+        const int off = 0; // "all interfaces" means IPv4 too
+        ::setsockopt(socket.handle_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    }
+    int rc = ::bind(socket.handle_, address.get(), address.length);
+    if (rc != 0 && errno == EADDRINUSE && where.kind == Address::Kind::uds && !where.abstract() &&
+        stale_unix_path(address)) {
+        ::unlink(where.path.c_str());
+        rc = ::bind(socket.handle_, address.get(), address.length);
+    }
+    if (rc != 0) return errno == ENOENT || errno == ENOTDIR ? Status::uds_path_not_found : Status::listen_failed;
+    if (where.kind == Address::Kind::uds && !where.abstract()) socket.owned_path_ = where.path;
+    if (::listen(socket.handle_, SOMAXCONN) != 0) return Status::listen_failed;
+
+    bound = where;
+    if (where.kind == Address::Kind::tcp) {
+        sockaddr_storage actual{};
+        socklen_t length = sizeof(actual);
+        if (::getsockname(socket.handle_, reinterpret_cast<sockaddr*>(&actual), &length) == 0) {
+            bound = from_socket_address(actual, where);
+            if (where.host.empty()) bound.host.clear();
+        }
+    }
+    return socket;
+}
+
+Result<Socket> Socket::connect(const Address& to) {
+    SocketAddress address;
+    if (Status s = to_socket_address(to, address); s != Status::success) return s;
+    if (to.kind == Address::Kind::tcp && to.port == 0) return Status::invalid_address;
+    Socket socket(open_socket(address.family()));
+    if (!socket.valid()) return Status::connect_failed;
+    tune_stream(socket.handle_, address.family());
+    if (::connect(socket.handle_, address.get(), address.length) != 0 && errno != EINPROGRESS) {
+        if (to.kind == Address::Kind::uds && (errno == ENOENT || errno == ENOTDIR)) return Status::uds_path_not_found;
+        return Status::connect_failed;
+    }
+    return socket;
+}
+
+Status Socket::connect_result() noexcept {
+    int error = 0;
+    socklen_t length = sizeof(error);
+    if (::getsockopt(handle_, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) return Status::connect_failed;
+    return Status::success;
+}
+
+IoResult Socket::accept(Socket& accepted) noexcept {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    const int fd = ::accept4(handle_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        // A connection that died in the backlog is not the listener's failure.
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR || errno == EPROTO) {
+            return {IoState::would_block, 0, Status::success};
+        }
+        return {IoState::failed, 0, Status::accept_failed};
+    }
+    tune_stream(fd, peer.ss_family);
+    accepted = Socket(fd);
+    return {};
+}
+
+IoResult Socket::read(std::span<std::byte> into) noexcept {
+    for (;;) {
+        const ssize_t n = ::recv(handle_, into.data(), into.size(), 0);
+        if (n > 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
+        if (n == 0) return {IoState::closed, 0, Status::peer_disconnected};
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {IoState::would_block, 0, Status::success};
+        return {IoState::failed, 0, failure_status(errno, Status::recv_failed)};
+    }
+}
+
+IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
+    msghdr message{};
+    message.msg_iov = const_cast<IoVec*>(parts.data());
+    message.msg_iovlen = parts.size();
+    for (;;) {
+        // MSG_NOSIGNAL: a vanished peer is a status, not a SIGPIPE.
+        const ssize_t n = ::sendmsg(handle_, &message, MSG_NOSIGNAL);
+        if (n >= 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {IoState::would_block, 0, Status::success};
+        return {IoState::failed, 0, failure_status(errno, Status::send_failed)};
+    }
+}
+
+} // namespace tofu::net

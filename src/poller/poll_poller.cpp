@@ -1,0 +1,97 @@
+// poll(2): the reference backend. Nothing persists in the kernel; the
+// pollfd array is rebuilt from the registered interest on every wait, and a
+// socket with no interest is left out entirely, so a hang-up or error on a
+// paused socket (which poll reports whatever `events` says) cannot spin.
+#include "poller/backends.hpp"
+#include "poller/posix_waker.hpp"
+
+#include <poll.h>
+
+#include <vector>
+
+namespace tofu::poller {
+namespace {
+
+class PollPoller final : public Poller {
+public:
+    Backend backend() const noexcept override { return Backend::poll; }
+    bool valid() const noexcept { return waker_.valid(); }
+
+    Status add(net::NativeHandle handle, std::uint64_t token, Interest interest) override {
+        if (handle < 0) return Status::invalid_message;
+        if (static_cast<std::size_t>(handle) >= slots_.size()) slots_.resize(static_cast<std::size_t>(handle) + 1);
+        slots_[static_cast<std::size_t>(handle)] = Slot{token, interest, true};
+        registered_.push_back(handle);
+        return Status::success;
+    }
+
+    Status modify(net::NativeHandle handle, std::uint64_t token, Interest interest) override {
+        Slot& slot = slots_[static_cast<std::size_t>(handle)];
+        slot.token = token;
+        slot.interest = interest;
+        return Status::success;
+    }
+
+    void remove(net::NativeHandle handle, std::uint64_t) override {
+        slots_[static_cast<std::size_t>(handle)].in_use = false;
+        for (std::size_t i = 0; i < registered_.size(); ++i) {
+            if (registered_[i] == handle) {
+                registered_[i] = registered_.back();
+                registered_.pop_back();
+                break;
+            }
+        }
+    }
+
+    Result<std::size_t> wait(std::span<Event> events, std::chrono::milliseconds timeout) override {
+        fds_.clear();
+        fds_.push_back(pollfd{waker_.fd(), POLLIN, 0});
+        for (int handle : registered_) {
+            const Slot& slot = slots_[static_cast<std::size_t>(handle)];
+            if (!slot.interest.any()) continue;
+            short wanted = 0;
+            if (slot.interest.read) wanted |= POLLIN;
+            if (slot.interest.write) wanted |= POLLOUT;
+            fds_.push_back(pollfd{handle, wanted, 0});
+        }
+        const int ms = timeout.count() < 0 ? -1 : static_cast<int>(std::min<long long>(timeout.count(), 1 << 30));
+        const int ready = ::poll(fds_.data(), fds_.size(), ms);
+        if (ready < 0) return errno == EINTR ? Result<std::size_t>(std::size_t{0}) : Status::communication_failed;
+        if (fds_[0].revents != 0) waker_.drain();
+        std::size_t count = 0;
+        for (std::size_t i = 1; i < fds_.size() && count < events.size(); ++i) {
+            const short revents = fds_[i].revents;
+            if (revents == 0) continue;
+            const Slot& slot = slots_[static_cast<std::size_t>(fds_[i].fd)];
+            Event& event = events[count++];
+            event.token = slot.token;
+            event.failed = (revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+            event.readable = (revents & POLLIN) != 0 || (event.failed && slot.interest.read);
+            event.writable = (revents & POLLOUT) != 0 || (event.failed && slot.interest.write);
+        }
+        return count;
+    }
+
+    void wake() noexcept override { waker_.wake(); }
+
+private:
+    struct Slot {
+        std::uint64_t token = 0;
+        Interest interest;
+        bool in_use = false;
+    };
+    PosixWaker waker_;
+    std::vector<Slot> slots_;     // by fd
+    std::vector<int> registered_; // fds with a slot in use
+    std::vector<pollfd> fds_;     // rebuilt each wait; capacity kept
+};
+
+} // namespace
+
+Result<std::unique_ptr<Poller>> make_poll_poller() {
+    auto poller = std::make_unique<PollPoller>();
+    if (!poller->valid()) return Status::communication_failed;
+    return std::unique_ptr<Poller>(std::move(poller));
+}
+
+} // namespace tofu::poller
