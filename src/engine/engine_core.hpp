@@ -36,6 +36,9 @@ struct GroupState {
     MessageList queue;           // guarded by mutex
     bool consumer_waiting = false; // guarded by mutex
     bool engine_gone = false;      // guarded by mutex
+    // The one consumer takes the whole queue at once and pops from here
+    // without the lock; later arrivals queue behind it, so FIFO holds.
+    MessageList taken;
 
     void deliver(MessageList& batch);
     void mark_engine_gone();

@@ -45,13 +45,17 @@ Result<BinaryHeader> ChannelGroup::post(Message::Ptr& message) { return state_->
 
 Result<Message::Ptr> ChannelGroup::wait_receive(std::chrono::nanoseconds timeout) {
     detail::GroupState& group = *state_;
+    if (!group.taken.empty()) return group.taken.pop();
     std::unique_lock lock(group.mutex);
     if (group.queue.empty() && !group.engine_gone) {
         group.consumer_waiting = true;
         group.ready.wait_for(lock, timeout, [&group] { return !group.queue.empty() || group.engine_gone; });
         group.consumer_waiting = false;
     }
-    if (!group.queue.empty()) return group.queue.pop();
+    if (!group.queue.empty()) {
+        group.taken.splice(group.queue);
+        return group.taken.pop();
+    }
     if (group.engine_gone) return Status::shutdown_started;
     return Message::Ptr();
 }

@@ -111,6 +111,7 @@ struct Channel {
     wire::Decoder decoder;
     std::unique_ptr<ReadBuffer> stash;
     bool peer_closed = false; // end of stream seen; decode what is left, then close
+    bool peer_said_bye = false; // its ByeRequest arrived: a ByeResponse is owed
 
     // Readiness the reactor knows about but has not used up yet.
     bool read_ready = false;

@@ -190,7 +190,8 @@ void Reactor::handle_post(Message::Ptr message, GroupState& group) {
         next = ChannelState::bye_sent;
         break;
     case OpCode::ByeResponse:
-        allowed = channel->state == ChannelState::bye_received;
+        // Both sides may have said ByeRequest at once; either answer closes.
+        allowed = channel->peer_said_bye && channel->state != ChannelState::closing;
         next = ChannelState::closing;
         break;
     default: break;
@@ -434,8 +435,9 @@ void Reactor::on_message(Channel& channel, Message::Ptr message) {
     case ChannelState::hello_received: valid = false; break;
     default:
         valid = !hello;
-        if (op == OpCode::ByeRequest && channel.state == ChannelState::established) {
-            channel.state = ChannelState::bye_received;
+        if (op == OpCode::ByeRequest) {
+            channel.peer_said_bye = true;
+            if (channel.state == ChannelState::established) channel.state = ChannelState::bye_received;
         }
         close_after = op == OpCode::ByeResponse;
         break;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing tofu needs on Debian 12, if missing.
+# The Windows cross toolchain and Wine are installed by tools/windows/run-tests.sh.
+set -euo pipefail
+packages=(cmake g++ clang libclang-rt-14-dev make libgtest-dev libgmock-dev libbenchmark-dev pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

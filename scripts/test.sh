@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds and runs every test suite. Usage: scripts/test.sh [STAGE...]
+# Stages: plain asan tsan fuzz windows (default: all of them, in that order).
+# Each failure makes the script exit non-zero; every stage prints its own
+# ctest (or libFuzzer) summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=${TOFU_JOBS:-2}
+stages=("$@")
+((${#stages[@]})) || stages=(plain asan tsan fuzz windows)
+
+run_preset() {
+    local preset=$1
+    echo "=== tofu tests: $preset ==="
+    cmake --preset "$preset" >/dev/null
+    cmake --build --preset "$preset" -j "$jobs"
+    ctest --preset "$preset" -j "$jobs"
+}
+
+for stage in "${stages[@]}"; do
+    case "$stage" in
+    plain) run_preset default ;;
+    asan) run_preset asan ;;
+    tsan) run_preset tsan ;;
+    fuzz)
+        echo "=== tofu tests: fuzz (60 s on the seed corpus) ==="
+        cmake --preset fuzz >/dev/null
+        cmake --build --preset fuzz -j "$jobs" --target decoder_fuzz
+        scratch=$(mktemp -d)
+        ./build/fuzz/fuzz/decoder_fuzz -max_total_time=60 -print_final_stats=1 "$scratch" fuzz/corpus
+        rm -rf "$scratch"
+        ;;
+    windows) bash tools/windows/run-tests.sh ;;
+    *) echo "unknown stage: $stage" >&2; exit 2 ;;
+    esac
+done
