@@ -14,10 +14,19 @@ void Pool::OwnerRelease::operator()(Pool* pool) const noexcept { pool->release_o
 
 Pool::Handle Pool::create(PoolLimits limits, std::size_t reserved_messages) {
     Handle pool(new Pool(limits, reserved_messages));
+    // Hold every new message until all are made: a message put back at once
+    // would be recycled by the next acquire and only one would ever exist.
+    Message* made = nullptr;
     for (std::size_t i = 0; i < limits.initial_messages && i < limits.max_messages; ++i) {
         Message::Ptr message = pool->acquire(Alloc::Always, Tier::notification);
         if (!message) break;
-        pool->put(std::move(message));
+        message->next = made;
+        made = message.release();
+    }
+    while (made != nullptr) {
+        Message::Ptr message(made);
+        made = made->next;
+        message->next = nullptr;
     }
     return pool;
 }

@@ -1,0 +1,334 @@
+// The bounded pool (SPEC §1 "Bounded memory", §2 get(strategy)).
+#include "test_support.hpp"
+
+#include <tofu/message.hpp>
+#include <tofu/pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace tofu {
+namespace {
+
+constexpr std::size_t overhead = sizeof(Message);
+constexpr std::size_t MiB = std::size_t{1} << 20;
+
+TEST(Pool, PoolOnlyGivesNothingWhenNoneIsFree) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB});
+    EXPECT_FALSE(pool->get(Alloc::PoolOnly)); // empty, not an error, nothing created
+    EXPECT_EQ(pool->messages_created(), 0u);
+    EXPECT_EQ(pool->messages_in_use(), 0u);
+    EXPECT_EQ(pool->bytes_in_use(), 0u);
+
+    Message::Ptr m = pool->get(Alloc::Always);
+    ASSERT_TRUE(m);
+    Message* raw = m.get();
+    EXPECT_FALSE(pool->get(Alloc::PoolOnly)); // the only one is out
+    m.reset();
+    Message::Ptr again = pool->get(Alloc::PoolOnly);
+    EXPECT_EQ(again.get(), raw);
+    EXPECT_EQ(pool->messages_created(), 1u);
+}
+
+TEST(Pool, InitialMessagesArePreCreated) {
+    Pool::Handle pool = Pool::create(PoolLimits{3, 8, MiB});
+    EXPECT_EQ(pool->messages_created(), 3u);
+    EXPECT_EQ(pool->messages_in_use(), 0u);
+    EXPECT_EQ(pool->bytes_in_use(), 3 * overhead);
+    std::vector<Message::Ptr> out;
+    for (int i = 0; i < 3; ++i) {
+        out.push_back(pool->get(Alloc::PoolOnly));
+        EXPECT_TRUE(out.back());
+    }
+    EXPECT_FALSE(pool->get(Alloc::PoolOnly));
+    EXPECT_EQ(pool->messages_in_use(), 3u);
+    EXPECT_EQ(pool->messages_created(), 3u);
+}
+
+TEST(Pool, AlwaysStopsAtTheCountLimit) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 3, MiB});
+    std::vector<Message::Ptr> out;
+    for (int i = 0; i < 3; ++i) {
+        out.push_back(pool->get(Alloc::Always));
+        ASSERT_TRUE(out.back()) << i;
+    }
+    EXPECT_FALSE(pool->get(Alloc::Always));
+    EXPECT_FALSE(pool->get(Alloc::PoolOnly));
+    EXPECT_EQ(pool->messages_created(), 3u);
+    EXPECT_EQ(pool->messages_in_use(), 3u);
+    EXPECT_FALSE(pool->has_room(Pool::Tier::application));
+
+    ASSERT_EQ(pool->put(std::move(out.back())), Status::success);
+    out.pop_back();
+    EXPECT_TRUE(pool->has_room(Pool::Tier::application));
+    out.push_back(pool->get(Alloc::Always));
+    EXPECT_TRUE(out.back());
+    EXPECT_EQ(pool->messages_created(), 3u); // recycled, not created
+}
+
+TEST(Pool, AlwaysStopsAtTheByteLimit) {
+    const std::size_t limit = 2 * overhead + overhead / 2;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 100, limit});
+    Message::Ptr a = pool->get(Alloc::Always);
+    Message::Ptr b = pool->get(Alloc::Always);
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(b);
+    EXPECT_FALSE(pool->get(Alloc::Always)); // count allows it, bytes do not
+    EXPECT_EQ(pool->messages_created(), 2u);
+    EXPECT_EQ(pool->messages_in_use(), 2u);
+    EXPECT_EQ(pool->bytes_in_use(), 2 * overhead);
+    EXPECT_LE(pool->peak_bytes(), limit);
+}
+
+TEST(Pool, BufferCapacityIsChargedAndBounded) {
+    const std::size_t limit = overhead + 1000;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, limit});
+    Message::Ptr m = pool->get(Alloc::Always);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(pool->bytes_in_use(), overhead);
+    ASSERT_EQ(m->reserve_body(600), Status::success);
+    EXPECT_EQ(pool->bytes_in_use(), overhead + 600);
+    ASSERT_EQ(m->append_body(std::string(1000, 'a')), Status::success); // grows to exactly what is left
+    EXPECT_EQ(pool->bytes_in_use(), overhead + 1000);
+    EXPECT_EQ(m->append_body("x"), Status::allocation_failed);
+    EXPECT_EQ(m->add_header("k", "v"), Status::allocation_failed);
+    EXPECT_EQ(m->body().size(), 1000u);
+    EXPECT_FALSE(pool->get(Alloc::Always));
+    EXPECT_LE(pool->peak_bytes(), limit);
+    m.reset();
+    // Capacity stays with the idle message (kept for reuse) ...
+    EXPECT_EQ(pool->bytes_in_use(), overhead + 1000);
+    pool.reset();
+}
+
+TEST(Pool, IdleCapacityIsReclaimedWhenAnotherMessageNeedsIt) {
+    const std::size_t limit = 2 * overhead + 1000;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 2, limit});
+    Message::Ptr a = pool->get(Alloc::Always);
+    Message::Ptr b = pool->get(Alloc::Always);
+    ASSERT_EQ(a->reserve_body(800), Status::success);
+    Message* raw_a = a.get();
+    a.reset(); // idle, still holding 800 bytes
+    EXPECT_EQ(pool->bytes_in_use(), 2 * overhead + 800);
+    ASSERT_EQ(b->reserve_body(900), Status::success);
+    EXPECT_EQ(pool->bytes_in_use(), 2 * overhead + 900);
+    Message::Ptr again = pool->get(Alloc::PoolOnly);
+    ASSERT_EQ(again.get(), raw_a);
+    EXPECT_EQ(again->capacity_bytes(), 0u);
+    EXPECT_LE(pool->peak_bytes(), limit);
+}
+
+TEST(Pool, ReservedMessagesOnlyForNotifications) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB}, 2);
+    std::vector<Message::Ptr> app;
+    app.push_back(pool->get(Alloc::Always));
+    app.push_back(pool->get(Alloc::Always));
+    ASSERT_TRUE(app[0]);
+    ASSERT_TRUE(app[1]);
+    EXPECT_FALSE(pool->get(Alloc::Always));
+    EXPECT_FALSE(pool->acquire(Alloc::Always, Pool::Tier::application));
+    EXPECT_FALSE(pool->acquire(Alloc::Always, Pool::Tier::inbound));
+    EXPECT_FALSE(pool->has_room(Pool::Tier::application));
+    EXPECT_FALSE(pool->has_room(Pool::Tier::inbound));
+    EXPECT_TRUE(pool->has_room(Pool::Tier::notification));
+
+    Message::Ptr n1 = pool->acquire(Alloc::Always, Pool::Tier::notification);
+    Message::Ptr n2 = pool->acquire(Alloc::Always, Pool::Tier::notification);
+    ASSERT_TRUE(n1);
+    ASSERT_TRUE(n2);
+    EXPECT_FALSE(pool->acquire(Alloc::Always, Pool::Tier::notification)); // the hard limit
+    EXPECT_EQ(pool->messages_created(), 4u);
+
+    // With all four idle, the application still only gets two of them.
+    app.clear();
+    n1.reset();
+    n2.reset();
+    Message::Ptr x = pool->get(Alloc::PoolOnly);
+    Message::Ptr y = pool->get(Alloc::PoolOnly);
+    EXPECT_TRUE(x);
+    EXPECT_TRUE(y);
+    EXPECT_FALSE(pool->get(Alloc::PoolOnly));
+    EXPECT_FALSE(pool->get(Alloc::Always));
+    EXPECT_TRUE(pool->acquire(Alloc::PoolOnly, Pool::Tier::notification));
+}
+
+TEST(Pool, ReservedBytesOnlyForNotifications) {
+    // Bytes for three bare messages, one of them held back for notifications
+    // (the reserve may keep a little more than the bare message).
+    const std::size_t limit = 3 * overhead + 64;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 100, limit}, 1);
+    std::vector<Message::Ptr> app;
+    while (Message::Ptr m = pool->get(Alloc::Always)) app.push_back(std::move(m));
+    ASSERT_GE(app.size(), 1u);
+    ASSERT_LE(app.size(), 2u);
+    // The application was stopped by bytes, not by the count limit ...
+    EXPECT_TRUE(pool->has_room(Pool::Tier::application));
+    // ... while a whole message still fits: that is the reserve.
+    EXPECT_GE(limit - pool->bytes_in_use(), overhead);
+    Message::Ptr n = pool->acquire(Alloc::Always, Pool::Tier::notification);
+    EXPECT_TRUE(n);
+    EXPECT_LE(pool->peak_bytes(), limit);
+    // Buffers of application messages cannot eat into the reserve either.
+    ASSERT_EQ(n.get() != nullptr, true);
+    n.reset();
+    const std::size_t before = pool->bytes_in_use();
+    EXPECT_EQ(app[0]->reserve_body(limit - before), Status::allocation_failed);
+}
+
+TEST(Pool, PutRefusesAMessageOfAnotherPool) {
+    Pool::Handle a = Pool::create(PoolLimits{0, 4, MiB});
+    Pool::Handle b = Pool::create(PoolLimits{0, 4, MiB});
+    Message::Ptr from_b = b->get(Alloc::Always);
+    ASSERT_TRUE(from_b);
+    Message* raw = from_b.get();
+    EXPECT_EQ(a->put(std::move(from_b)), Status::invalid_message);
+    // Not taken in by `a` ...
+    EXPECT_EQ(a->messages_created(), 0u);
+    EXPECT_FALSE(a->get(Alloc::PoolOnly));
+    // ... but home in `b`, not lost.
+    EXPECT_EQ(b->messages_in_use(), 0u);
+    Message::Ptr back = b->get(Alloc::PoolOnly);
+    EXPECT_EQ(back.get(), raw);
+
+    EXPECT_EQ(a->put(Message::Ptr()), Status::null_message);
+}
+
+TEST(Pool, MessageReturnedFromAnotherThread) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB});
+    Message::Ptr m = pool->get(Alloc::Always);
+    ASSERT_TRUE(m);
+    ASSERT_EQ(m->append_body("from main"), Status::success);
+    Message* raw = m.get();
+    Status put_status = Status::unknown_error;
+    std::thread([&pool, &put_status, m = std::move(m)]() mutable { put_status = pool->put(std::move(m)); }).join();
+    EXPECT_EQ(put_status, Status::success);
+    EXPECT_EQ(pool->messages_in_use(), 0u);
+
+    // And the other way round: got on a thread, returned here.
+    Message::Ptr got;
+    std::thread([&] { got = pool->get(Alloc::PoolOnly); }).join();
+    ASSERT_EQ(got.get(), raw);
+    EXPECT_TRUE(got->body().empty());
+    got.reset();
+    EXPECT_EQ(pool->messages_in_use(), 0u);
+}
+
+TEST(Pool, MessageOutlivesThePoolHandle) {
+    Pool::Handle pool = Pool::create(PoolLimits{2, 4, MiB});
+    Message::Ptr kept = pool->get(Alloc::Always);
+    Message::Ptr other = pool->get(Alloc::Always);
+    Message::Ptr third = pool->get(Alloc::Always); // one more than pre-created
+    ASSERT_TRUE(kept && other && third);
+    ASSERT_EQ(third->append_body(std::string(3000, 't')), Status::success);
+    third.reset(); // idle in the free list when the owner goes
+    pool.reset();  // owner gone; the pool lives on for the messages still out
+
+    ASSERT_EQ(kept->append_body(std::string(5000, 'k')), Status::success); // still charged and usable
+    ASSERT_EQ(kept->add_header("still", "alive"), Status::success);
+    EXPECT_EQ(kept->pool().messages_in_use(), 2u);
+    other.reset();
+    EXPECT_EQ(kept->pool().messages_in_use(), 1u);
+    // The last one comes back from another thread; the pool is freed then
+    // (ASan/LSan report a use-after-free or a leak otherwise).
+    std::thread([m = std::move(kept)]() mutable { m.reset(); }).join();
+}
+
+TEST(Pool, ListenerToldWhenMemoryReturnsWhileWaiting) {
+    struct Counter : PoolListener {
+        std::atomic<int> calls{0};
+        void memory_returned() noexcept override { ++calls; }
+    } counter;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB});
+    pool->set_listener(&counter);
+    Message::Ptr m = pool->get(Alloc::Always);
+    m.reset();
+    EXPECT_EQ(counter.calls.load(), 0); // nobody waiting
+    pool->set_waiting(true);
+    m = pool->get(Alloc::Always);
+    m.reset();
+    EXPECT_EQ(counter.calls.load(), 1);
+    pool->set_listener(nullptr);
+    m = pool->get(Alloc::Always);
+    m.reset();
+    EXPECT_EQ(counter.calls.load(), 1);
+}
+
+// Eight threads get, grow and return messages (some returned by another
+// thread through a shared exchange) under tight count and byte limits.
+TEST(Pool, BytesNeverExceedTheLimitUnderContention) {
+    constexpr int threads = 8;
+    constexpr int iterations = 1500;
+    const std::size_t limit = 6 * overhead + 256 * 1024;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 6, limit});
+
+    std::mutex exchange_mutex;
+    std::array<Message::Ptr, 3> exchange;
+    std::atomic<bool> over_limit{false};
+    std::atomic<int> bad_status{0};
+    std::atomic<long> got{0};
+    std::atomic<long> refused{0};
+
+    auto worker = [&](int id) {
+        std::mt19937_64 rng(1234 + static_cast<std::uint64_t>(id));
+        for (int i = 0; i < iterations; ++i) {
+            Message::Ptr m = pool->get(rng() % 4 == 0 ? Alloc::PoolOnly : Alloc::Always);
+            if (!m) {
+                ++refused;
+                continue;
+            }
+            ++got;
+            const std::size_t size = rng() % 8 == 0 ? max_body_size : rng() % 20000;
+            const Status s = m->resize_body(size);
+            if (s != Status::success && s != Status::allocation_failed) ++bad_status;
+            if (s == Status::success && !m->body().empty()) m->body()[size - 1] = std::byte{1};
+            const Status h = m->add_header("thread", std::to_string(id));
+            if (h != Status::success && h != Status::allocation_failed) ++bad_status;
+            if (pool->bytes_in_use() > limit) over_limit = true;
+            if (rng() % 2 == 0) {
+                // Leave it for another thread to return; return what was there.
+                Message::Ptr previous;
+                {
+                    std::lock_guard lock(exchange_mutex);
+                    previous = std::exchange(exchange[rng() % exchange.size()], std::move(m));
+                }
+                previous.reset();
+            } else if (pool->put(std::move(m)) != Status::success) {
+                ++bad_status;
+            }
+        }
+    };
+    std::vector<std::thread> pool_threads;
+    for (int t = 0; t < threads; ++t) pool_threads.emplace_back(worker, t);
+    for (std::thread& t : pool_threads) t.join();
+    for (Message::Ptr& m : exchange) m.reset();
+
+    EXPECT_FALSE(over_limit.load());
+    EXPECT_EQ(bad_status.load(), 0);
+    EXPECT_GT(got.load(), 0);
+    EXPECT_LE(pool->peak_bytes(), limit);
+    EXPECT_LE(pool->bytes_in_use(), limit);
+    EXPECT_EQ(pool->messages_in_use(), 0u);
+    EXPECT_LE(pool->messages_created(), 6u);
+
+    // Exact accounting: every created message plus the capacity idle
+    // messages retain, nothing more, nothing less.
+    std::vector<Message::Ptr> idle;
+    std::size_t retained = 0;
+    while (Message::Ptr m = pool->get(Alloc::PoolOnly)) {
+        retained += m->capacity_bytes();
+        idle.push_back(std::move(m));
+    }
+    EXPECT_EQ(idle.size(), pool->messages_created());
+    EXPECT_EQ(pool->bytes_in_use(), pool->messages_created() * overhead + retained);
+}
+
+} // namespace
+} // namespace tofu
