@@ -83,7 +83,8 @@ Decoder::Step Decoder::feed(std::span<const std::byte> input) {
         switch (state_) {
         case State::header: {
             const std::size_t n = std::min(wire_header_size - header_filled_, input.size() - used);
-            std::memcpy(header_bytes_.data() + header_filled_, input.data() + used, n);
+            // n == 0 with an empty span would pass memcpy a null source (UB)
+            if (n != 0) std::memcpy(header_bytes_.data() + header_filled_, input.data() + used, n);
             header_filled_ += n;
             used += n;
             if (header_filled_ < wire_header_size) return {Event::need_bytes, used};
