@@ -40,3 +40,7 @@ find_program(TOFU_WINE NAMES wine wine64)
 if(TOFU_WINE)
     set(CMAKE_CROSSCOMPILING_EMULATOR ${TOFU_WINE})
 endif()
+
+# Listing a suite's tests means running its .exe under Wine: do that when
+# ctest runs, not as a build step, for every gtest_discover_tests() call.
+set(CMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE PRE_TEST)

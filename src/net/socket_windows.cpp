@@ -8,9 +8,14 @@
 // the request block). The data path itself is plain non-blocking
 // recv / WSASend without OVERLAPPED.
 //
+// Hosts are numeric (or "localhost"), never resolved, as on POSIX. An empty
+// host listens dual-stack on all interfaces.
+//
 // AF_UNIX: Windows 10 1803+ has path-name Unix sockets (afunix.sys); the
-// Linux abstract namespace ('@name') is not offered here and reads as
-// invalid_address. Wine 8.0 has AF_UNIX too (see docs in the report / tests).
+// Linux abstract namespace ('@name') is not offered and reads as
+// invalid_address. Wine 8.0 has no AF_UNIX at all: socket(AF_UNIX, ...)
+// fails with WSAEAFNOSUPPORT, and listen / connect give not_implemented_yet
+// (connect gives uds_path_not_found first when the path does not exist).
 #include "net/socket.hpp"
 
 #include <winsock2.h>
@@ -50,7 +55,8 @@ bool would_block(int error) noexcept {
     return error == WSAEWOULDBLOCK || error == WSAEINPROGRESS;
 }
 
-// The connection is gone on the peer's side (or was torn down under us).
+// The connection is gone on the peer's side (or was torn down under us):
+// the same cases socket_posix.cpp maps to peer_disconnected.
 bool disconnected(int error) noexcept {
     switch (error) {
     case WSAECONNRESET:
@@ -59,6 +65,8 @@ bool disconnected(int error) noexcept {
     case WSAESHUTDOWN:
     case WSAENOTCONN:
     case WSAETIMEDOUT:
+    case WSAEHOSTUNREACH:
+    case WSAENETUNREACH:
     case WSAEDISCON:
         return true;
     default:
@@ -66,36 +74,40 @@ bool disconnected(int error) noexcept {
     }
 }
 
-IoResult io_error(int error) noexcept {
+IoResult io_error(int error, Status otherwise) noexcept {
     if (would_block(error)) return {IoState::would_block, 0, Status::success};
-    return {IoState::failed, 0, disconnected(error) ? Status::peer_disconnected : Status::communication_failed};
+    return {IoState::failed, 0, disconnected(error) ? Status::peer_disconnected : otherwise};
 }
 
-struct AddrInfoList {
-    addrinfo* head = nullptr;
-    ~AddrInfoList() {
-        if (head != nullptr) ::freeaddrinfo(head);
-    }
+struct SocketAddress {
+    sockaddr_storage storage{};
+    int length = 0;
+    const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+    int family() const noexcept { return storage.ss_family; }
 };
 
-// Resolves a TCP address. An empty host listens on all IPv4 interfaces (and
-// is not a place to connect to).
-Status resolve(const Address& address, bool passive, AddrInfoList& out) noexcept {
+// Numeric hosts only (and "localhost"), as on POSIX: the reactor thread
+// never blocks on name resolution. An empty host listens on all interfaces
+// (IPv6 any, dual-stack); connecting to it means this machine.
+Status to_socket_address(const Address& address, bool passive, SocketAddress& out) noexcept {
     std::string host = address.host;
-    if (host.empty()) {
-        if (!passive) return Status::invalid_address;
-        host = "0.0.0.0";
+    if (host == "localhost") host = "127.0.0.1";
+    if (host.empty()) host = passive ? "::" : "::1";
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(address.port);
+        out.length = sizeof(sockaddr_in);
+        return Status::success;
     }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-    const std::string port = std::to_string(address.port);
-    if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &out.head) != 0 || out.head == nullptr) {
-        return Status::invalid_address;
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(address.port);
+        out.length = sizeof(sockaddr_in6);
+        return Status::success;
     }
-    return Status::success;
+    return Status::invalid_address;
 }
 
 Address to_address(const sockaddr_storage& storage) {
@@ -136,6 +148,24 @@ bool parent_exists(const std::string& path) noexcept {
     if (parent.empty() || (parent.size() == 2 && parent[1] == ':')) return true; // root
     const DWORD attributes = ::GetFileAttributesA(parent.c_str());
     return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
+}
+
+// Why an AF_UNIX socket could not be made. A Windows without afunix.sys
+// (before 10 1803, or Wine 8) says WSAEAFNOSUPPORT: that is
+// not_implemented_yet, so a caller can tell "no Unix sockets on this
+// system" from a listen or connect that failed.
+Status unix_socket_failure(Status otherwise) noexcept {
+    return ::WSAGetLastError() == WSAEAFNOSUPPORT ? Status::not_implemented_yet : otherwise;
+}
+
+// A path nobody accepts on is a leftover of a dead process: safe to remove.
+bool stale_unix_path(const sockaddr_un& address) noexcept {
+    const SOCKET probe = make_socket(AF_UNIX, 0);
+    if (probe == INVALID_SOCKET) return false;
+    const bool refused = ::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 &&
+                         ::WSAGetLastError() == WSAECONNREFUSED;
+    ::closesocket(probe);
+    return refused;
 }
 
 } // namespace
@@ -182,9 +212,15 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
         if (!make_unix_address(where, address)) return Status::invalid_address;
         if (!parent_exists(where.path)) return Status::uds_path_not_found;
         Socket socket(static_cast<NativeHandle>(make_socket(AF_UNIX, 0)));
-        if (!socket.valid()) return Status::listen_failed;
+        if (!socket.valid()) return unix_socket_failure(Status::listen_failed);
         const SOCKET s = static_cast<SOCKET>(socket.handle_);
-        if (::bind(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+        int rc = ::bind(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+        if (rc != 0 && ::WSAGetLastError() == WSAEADDRINUSE && stale_unix_path(address)) {
+            // a leftover of a process that is gone, as socket_posix.cpp does
+            ::DeleteFileA(where.path.c_str());
+            rc = ::bind(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+        }
+        if (rc != 0) {
             // the folder may have gone since the check above
             return parent_exists(where.path) ? Status::listen_failed : Status::uds_path_not_found;
         }
@@ -194,29 +230,33 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
         return socket;
     }
 
-    AddrInfoList list;
-    if (Status status = resolve(where, true, list); status != Status::success) return status;
-    Status failure = Status::listen_failed;
-    for (const addrinfo* ai = list.head; ai != nullptr; ai = ai->ai_next) {
-        Socket socket(static_cast<NativeHandle>(make_socket(ai->ai_family, ai->ai_protocol)));
-        if (!socket.valid()) continue;
-        const SOCKET s = static_cast<SOCKET>(socket.handle_);
-        // Windows lets another socket bind over SO_REUSEADDR; forbid it.
-        BOOL exclusive = TRUE;
-        ::setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, reinterpret_cast<const char*>(&exclusive),
-                     sizeof(exclusive));
-        if (::bind(s, ai->ai_addr, static_cast<int>(ai->ai_addrlen)) != 0) {
-            failure = Status::listen_failed;
-            continue;
-        }
-        if (::listen(s, SOMAXCONN) != 0 || !set_non_blocking(s)) continue;
-        sockaddr_storage local{};
-        int length = sizeof(local);
-        if (::getsockname(s, reinterpret_cast<sockaddr*>(&local), &length) != 0) continue;
-        bound = to_address(local);
-        return socket;
+    SocketAddress address;
+    if (Status status = to_socket_address(where, true, address); status != Status::success) return status;
+    Socket socket(static_cast<NativeHandle>(make_socket(address.family(), IPPROTO_TCP)));
+    if (!socket.valid()) return Status::listen_failed;
+    const SOCKET s = static_cast<SOCKET>(socket.handle_);
+    // Windows lets another socket bind over a port with SO_REUSEADDR (it does
+    // not mean what it means on POSIX); forbid that. A listener can rebind a
+    // port in TIME_WAIT without it.
+    BOOL exclusive = TRUE;
+    if (::setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, reinterpret_cast<const char*>(&exclusive),
+                     sizeof(exclusive)) != 0) {
+        return Status::setsockopt_failed;
     }
-    return failure;
+    if (address.family() == AF_INET6) {
+        DWORD off = 0; // "all interfaces" means IPv4 too
+        ::setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&off), sizeof(off));
+    }
+    if (::bind(s, address.get(), address.length) != 0) return Status::listen_failed;
+    if (::listen(s, SOMAXCONN) != 0 || !set_non_blocking(s)) return Status::listen_failed;
+    bound = where;
+    sockaddr_storage local{};
+    int length = sizeof(local);
+    if (::getsockname(s, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+        bound = to_address(local);
+        if (where.host.empty()) bound.host.clear();
+    }
+    return socket;
 }
 
 Result<Socket> Socket::connect(const Address& to) {
@@ -226,7 +266,7 @@ Result<Socket> Socket::connect(const Address& to) {
         if (!make_unix_address(to, address)) return Status::invalid_address;
         if (!path_exists(to.path)) return Status::uds_path_not_found;
         Socket socket(static_cast<NativeHandle>(make_socket(AF_UNIX, 0)));
-        if (!socket.valid()) return Status::connect_failed;
+        if (!socket.valid()) return unix_socket_failure(Status::connect_failed);
         const SOCKET s = static_cast<SOCKET>(socket.handle_);
         if (!set_non_blocking(s)) return Status::connect_failed;
         if (::connect(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
@@ -236,21 +276,18 @@ Result<Socket> Socket::connect(const Address& to) {
         return socket;
     }
 
-    AddrInfoList list;
-    if (Status status = resolve(to, false, list); status != Status::success) return status;
-    for (const addrinfo* ai = list.head; ai != nullptr; ai = ai->ai_next) {
-        Socket socket(static_cast<NativeHandle>(make_socket(ai->ai_family, ai->ai_protocol)));
-        if (!socket.valid()) continue;
-        const SOCKET s = static_cast<SOCKET>(socket.handle_);
-        if (!set_non_blocking(s)) continue;
-        set_no_delay(s);
-        if (::connect(s, ai->ai_addr, static_cast<int>(ai->ai_addrlen)) != 0) {
-            const int error = ::WSAGetLastError();
-            if (!would_block(error)) continue; // refused at once: try the next address
-        }
-        return socket; // connected, or in progress: connect_result() after writability
+    SocketAddress address;
+    if (Status status = to_socket_address(to, false, address); status != Status::success) return status;
+    if (to.port == 0) return Status::invalid_address;
+    Socket socket(static_cast<NativeHandle>(make_socket(address.family(), IPPROTO_TCP)));
+    if (!socket.valid()) return Status::connect_failed;
+    const SOCKET s = static_cast<SOCKET>(socket.handle_);
+    if (!set_non_blocking(s)) return Status::connect_failed;
+    set_no_delay(s);
+    if (::connect(s, address.get(), address.length) != 0 && !would_block(::WSAGetLastError())) {
+        return Status::connect_failed;
     }
-    return Status::connect_failed;
+    return socket; // connected, or in progress: connect_result() after writability
 }
 
 Status Socket::connect_result() noexcept {
@@ -293,8 +330,8 @@ IoResult Socket::read(std::span<std::byte> into) noexcept {
     const int size = static_cast<int>(std::min<std::size_t>(into.size(), INT_MAX));
     const int got = ::recv(static_cast<SOCKET>(handle_), reinterpret_cast<char*>(into.data()), size, 0);
     if (got > 0) return {IoState::done, static_cast<std::size_t>(got), Status::success};
-    if (got == 0) return {IoState::closed, 0, Status::success};
-    return io_error(::WSAGetLastError());
+    if (got == 0) return {IoState::closed, 0, Status::peer_disconnected};
+    return io_error(::WSAGetLastError(), Status::recv_failed);
 }
 
 IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
@@ -304,7 +341,7 @@ IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
     // WSASend does not modify the buffers; its signature just is not const.
     if (::WSASend(static_cast<SOCKET>(handle_), const_cast<WSABUF*>(parts.data()), count, &sent, 0, nullptr,
                   nullptr) != 0) {
-        return io_error(::WSAGetLastError());
+        return io_error(::WSAGetLastError(), Status::send_failed);
     }
     return {IoState::done, static_cast<std::size_t>(sent), Status::success};
 }

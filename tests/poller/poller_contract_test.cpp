@@ -690,7 +690,12 @@ TEST_P(PollerContract, UnixSocketDataIsReportedReadable) {
                           .string();
     Address bound;
     auto made = Socket::listen(tofu::uds(path), bound);
-    if (!made) GTEST_SKIP() << "Unix domain sockets are not available here: listen gave " << made.status();
+    // Windows before 10 1803, and Wine 8, have no AF_UNIX: Socket::listen says
+    // not_implemented_yet there. Any other failure is a failure.
+    if (!made && made.status() == Status::not_implemented_yet) {
+        GTEST_SKIP() << "Unix domain sockets are not available on this system";
+    }
+    ASSERT_TRUE(made) << "listen on " << path << ": " << made.status();
     Socket listener = std::move(made.value());
     ASSERT_EQ(poller->add(listener.handle(), 51, read_only), Status::success);
     auto client = Socket::connect(bound);
