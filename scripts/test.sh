@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${TOFU_JOBS:-2}
+bash scripts/deps.sh
 stages=("$@")
 ((${#stages[@]})) || stages=(plain asan tsan fuzz windows)
 
