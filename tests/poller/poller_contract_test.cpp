@@ -680,6 +680,37 @@ TEST_P(PollerContract, OnlyTheActiveOneOf200SocketsIsReported) {
     for (std::size_t i = 0; i < count; ++i) poller->remove(pairs[i].server.handle(), 100 + i);
 }
 
+TEST_P(PollerContract, AWaitWithRoomForOneEventLosesNoneOfSeveralReadySockets) {
+    // More sockets are ready than wait() has room for: each wait fills what
+    // it can, and the others are reported by the following waits.
+    constexpr std::size_t count = 3;
+    Socket listener;
+    Address bound;
+    ASSERT_NO_FATAL_FAILURE(listen_on(tofu::tcp("127.0.0.1", 0), listener, bound));
+    std::vector<Pair> pairs(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        ASSERT_NO_FATAL_FAILURE(connect_pair(listener, bound, pairs[i]));
+        ASSERT_NO_FATAL_FAILURE(send_and_arrive(pairs[i].client, "ready", pairs[i].server));
+        ASSERT_EQ(poller->add(pairs[i].server.handle(), 70 + i, read_only), Status::success);
+    }
+    std::set<std::uint64_t> reported;
+    const auto end = Clock::now() + safety;
+    while (reported.size() < count && Clock::now() < end) {
+        const auto events = wait_once(1000ms, 1);
+        ASSERT_LE(events.size(), 1u);
+        for (const Event& event : events) {
+            EXPECT_TRUE(event.readable) << describe(event);
+            reported.insert(event.token);
+            // served: this one stops asking, as the reactor would after reading
+            const std::size_t i = static_cast<std::size_t>(event.token - 70);
+            ASSERT_LT(i, count) << describe(event);
+            ASSERT_EQ(poller->modify(pairs[i].server.handle(), event.token, none), Status::success);
+        }
+    }
+    EXPECT_EQ(reported.size(), count) << "reported: " << list(all_seen);
+    for (std::size_t i = 0; i < count; ++i) poller->remove(pairs[i].server.handle(), 70 + i);
+}
+
 // --- Unix domain sockets (where the platform has them) ----------------------------------
 
 TEST_P(PollerContract, UnixSocketDataIsReportedReadable) {
