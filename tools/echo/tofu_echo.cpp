@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <pthread.h>
 #include <string>
 #include <thread>
@@ -137,14 +138,58 @@ private:
     std::thread thread_;
 };
 
-void log_notification(const tofu::Message& msg) {
-    std::cerr << "tofu-echo: channel " << msg.channel() << ": " << msg.status();
-    if (std::optional<std::string_view> cause = msg.find_header("~cause")) std::cerr << " (" << *cause << ")";
-    if (msg.status() != tofu::Status::channel_closed && msg.status() != tofu::Status::pool_empty) {
-        std::cerr << " [" << tofu::to_string(msg.opcode()) << " id " << msg.message_id() << " returned]";
+// Engine notifications, briefly: one line per closed channel (with how many
+// of our answers came back unsent), the first returned message of a channel,
+// and pool exhaustion at most once a second. A flood of returned messages
+// (a fast client that vanished) is summarised, never printed one by one.
+class NotificationLog {
+public:
+    void note(const tofu::Message& msg) {
+        const tofu::ChannelNumber channel = msg.channel();
+        switch (msg.status()) {
+        case tofu::Status::channel_closed: {
+            std::cerr << "tofu-echo: channel " << channel << " closed";
+            if (std::optional<std::string_view> cause = msg.find_header("~cause")) std::cerr << " (" << *cause << ")";
+            if (const auto it = returned_.find(channel); it != returned_.end()) {
+                std::cerr << "; " << it->second.count << " unsent answer(s) came back (" << it->second.status << ")";
+                returned_.erase(it);
+            }
+            std::cerr << "\n";
+            return;
+        }
+        case tofu::Status::pool_empty: {
+            ++pool_empty_;
+            const Clock::time_point now = Clock::now();
+            if (now - last_pool_report_ >= std::chrono::seconds(1)) {
+                std::cerr << "tofu-echo: message memory exhausted, reading paused until answers go out (" << pool_empty_
+                          << "x)\n";
+                pool_empty_ = 0;
+                last_pool_report_ = now;
+            }
+            return;
+        }
+        default: {
+            Returned& returned = returned_[channel];
+            if (returned.count++ == 0) {
+                std::cerr << "tofu-echo: channel " << channel << ": " << tofu::to_string(msg.opcode()) << " id "
+                          << msg.message_id() << " came back: " << msg.status() << " (more are only counted)\n";
+            }
+            returned.status = msg.status();
+            return;
+        }
+        }
     }
-    std::cerr << "\n";
-}
+
+private:
+    using Clock = std::chrono::steady_clock;
+    struct Returned {
+        std::uint64_t count = 0;
+        tofu::Status status = tofu::Status::success;
+    };
+    std::map<tofu::ChannelNumber, Returned> returned_;
+    std::uint64_t pool_empty_ = 0;
+    Clock::time_point last_pool_report_{};
+};
 
 // Turns a peer's message into its answer; false: nothing to send back.
 bool make_answer(tofu::Message& msg) {
@@ -193,6 +238,7 @@ int run(const Config& config) {
     }
 
     bool listening = false;
+    NotificationLog log;
     while (!signals.stop_requested()) {
         tofu::Result<tofu::Message::Ptr> received = group.wait_receive(std::chrono::milliseconds(500));
         if (!received) {
@@ -216,7 +262,7 @@ int run(const Config& config) {
                 listening = true;
                 continue;
             }
-            log_notification(*msg);
+            log.note(*msg);
             continue;
         }
         if (!make_answer(*msg)) continue; // dropping the Ptr returns it to the pool

@@ -111,7 +111,7 @@ options (lists are comma-separated; every combination runs):
 output, one line per case:
   tofu-epoll tcp throughput size=64 msgs=3000000 msg/s=... MB/s=... s=...
   zmq uds latency size=64 round_trips=20000 median_us=... p99_us=...
-  throughput is timed by the receiver, first to last message; MB/s counts payload bytes (10^6)
+  throughput is timed by the receiver, first message to end marker; MB/s counts payload bytes (10^6)
 )";
 
 int usage_error(const std::string& what) {
