@@ -1,0 +1,320 @@
+// Messages after the handshake: `more` streams, per-channel FIFO order,
+// maximum-size messages byte for byte, update_receiver from many threads in
+// the middle of network traffic, several groups on one engine, two engines
+// in one process.
+#include "harness.hpp"
+
+namespace tofu::conformance {
+namespace {
+
+class Messaging : public BackendTest {
+protected:
+    // A server engine/group with a listener and a client engine/group: the
+    // usual two-engine set-up.
+    struct Pair {
+        Engine server_engine;
+        Engine client_engine;
+        Group server;
+        Group client;
+        Listener listener;
+        Link link;
+        Pair(const Options& server_options, const Options& client_options)
+            : server_engine(server_options), client_engine(client_options), server(server_engine, "server"),
+              client(client_engine, "client") {
+            listener = listen(server, tcp("127.0.0.1", 0));
+            if (listener) link = connect(client, server, listener.address);
+        }
+    };
+};
+
+// A `more` stream: one message id, the flag on every message but the last,
+// in order, both ways.
+TEST_P(Messaging, MoreStreamsKeepIdFlagAndOrder) {
+    Pair p(options(), options());
+    ASSERT_TRUE(p.link);
+    for (OpCode op : {OpCode::Request, OpCode::Signal}) {
+        const std::uint64_t id = op == OpCode::Request ? 900 : 901;
+        constexpr int parts = 10;
+        for (int i = 0; i < parts; ++i) {
+            Message::Ptr part = make(p.client_engine, op, p.link.client, "part " + std::to_string(i), id, i + 1 < parts);
+            EXPECT_EQ(p.client.post_ok(part).message_id, id);
+        }
+        for (int i = 0; i < parts; ++i) {
+            Message::Ptr got = p.server.next();
+            ASSERT_TRUE(got);
+            EXPECT_EQ(got->opcode(), op) << describe(got);
+            EXPECT_EQ(got->message_id(), id);
+            EXPECT_EQ(got->more(), i + 1 < parts) << "part " << i;
+            EXPECT_EQ(got->body_text(), "part " + std::to_string(i));
+            if (op == OpCode::Request && i + 1 == parts) {
+                // Answer with a Response stream on the same id.
+                for (int r = 0; r < 4; ++r) {
+                    Message::Ptr answer = make(p.server_engine, OpCode::Response, p.link.server,
+                                               "answer " + std::to_string(r), id, r < 3);
+                    p.server.post_ok(answer);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < 4; ++r) {
+        Message::Ptr got = p.client.next();
+        ASSERT_TRUE(got);
+        EXPECT_EQ(got->opcode(), OpCode::Response) << describe(got);
+        EXPECT_EQ(got->message_id(), 900u);
+        EXPECT_EQ(got->more(), r < 3);
+        EXPECT_EQ(got->body_text(), "answer " + std::to_string(r));
+    }
+    p.server.expect_quiet();
+    p.client.expect_quiet();
+}
+
+// Three connections, interleaved posts from three threads: each connection's
+// messages arrive in the order they were posted, every byte intact.
+TEST_P(Messaging, PerChannelFifoOrderAcrossConnections) {
+    Pair p(options(), options());
+    ASSERT_TRUE(p.link);
+    Link links[3] = {p.link, connect(p.client, p.server, p.listener.address),
+                     connect(p.client, p.server, p.listener.address)};
+    for (const Link& link : links) {
+        ASSERT_TRUE(link);
+    }
+    const std::size_t per_link = scaled(3000, 100, "messages per connection");
+
+    std::vector<std::thread> senders;
+    for (std::uint32_t k = 0; k < 3; ++k) {
+        senders.emplace_back([&, k] {
+            send_stream(p.client_engine, p.client, links[k].client, k, 0, per_link, mixed_shape, OpCode::Request);
+        });
+    }
+    StreamChecker checker(3, mixed_shape);
+    std::map<ChannelNumber, std::uint32_t> stream_of{
+        {links[0].server, 0}, {links[1].server, 1}, {links[2].server, 2}};
+    for (std::size_t i = 0; i < 3 * per_link && checker.failures() == 0; ++i) {
+        Message::Ptr got = p.server.next();
+        if (!got) break;
+        const auto id = identity_of(*got);
+        ASSERT_TRUE(id) << describe(got);
+        EXPECT_EQ(stream_of[got->channel()], id->stream) << "a message arrived on another connection's channel";
+        EXPECT_EQ(got->message_id(), id->seq + 1);
+        checker.accept(*got);
+    }
+    for (auto& t : senders) t.join();
+    for (std::uint32_t k = 0; k < 3; ++k) {
+        EXPECT_EQ(checker.received(k), per_link) << "connection " << k;
+    }
+    p.server.expect_quiet();
+}
+
+// 65,535 bytes of text headers and 65,535 bytes of body, both ways, exact.
+TEST_P(Messaging, MaximumSizeMessagesBothWaysByteExact) {
+    Pair p(options(), options());
+    ASSERT_TRUE(p.link);
+    for (int round = 0; round < 3; ++round) {
+        for (bool from_client : {true, false}) {
+            Group& from = from_client ? p.client : p.server;
+            Group& to = from_client ? p.server : p.client;
+            const ChannelNumber channel = from_client ? p.link.client : p.link.server;
+            const auto stream = static_cast<std::uint32_t>(from_client ? 1 : 2);
+            Message::Ptr big = get_message(from.engine());
+            ASSERT_TRUE(big);
+            ASSERT_EQ(fill(*big, stream, static_cast<std::uint64_t>(round), max_shape(stream, 0)), Status::success);
+            ASSERT_EQ(big->raw_headers().size(), max_headers_size);
+            ASSERT_EQ(big->body().size(), max_body_size);
+            big->set_opcode(round == 1 ? OpCode::Signal : OpCode::Request);
+            big->set_channel(channel);
+            const BinaryHeader posted = from.post_ok(big);
+            Message::Ptr got = to.next();
+            ASSERT_TRUE(got);
+            EXPECT_EQ(got->message_id(), posted.message_id);
+            EXPECT_EQ(got->raw_headers().size(), max_headers_size);
+            EXPECT_EQ(got->body().size(), max_body_size);
+            EXPECT_EQ(check_payload(*got, Identity{stream, static_cast<std::uint64_t>(round)}, max_shape(stream, 0)),
+                      "");
+        }
+    }
+    p.server.expect_quiet();
+    p.client.expect_quiet();
+}
+
+// update_receiver from 8 threads while a peer streams into the same group:
+// every update arrives (status receiver_update, from the engine), each
+// thread's in its own order, and the network stream stays in order too.
+TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
+    Pair p(options(), options());
+    ASSERT_TRUE(p.link);
+    constexpr std::uint32_t threads = 8;
+    const std::size_t updates = scaled(2000, 50, "updates per thread");
+    const std::size_t network = scaled(5000, 100, "network messages");
+    constexpr std::size_t wakeup_every = 10; // every tenth update is a bare wake-up
+
+    std::atomic<bool> go{false};
+    std::vector<std::thread> workers;
+    std::vector<std::size_t> wakeups_sent(threads + 1, 0);
+    for (std::uint32_t t = 1; t <= threads; ++t) {
+        workers.emplace_back([&, t] {
+            while (!go.load()) std::this_thread::yield();
+            std::uint64_t seq = 0;
+            for (std::size_t i = 0; i < updates; ++i) {
+                if (i % wakeup_every == wakeup_every - 1) {
+                    // A bare wake-up takes a reserve message: wait for one.
+                    Status s = Status::pool_empty;
+                    const Clock::time_point deadline = Clock::now() + kWait;
+                    while ((s = p.server.raw().update_receiver(Message::Ptr())) == Status::pool_empty &&
+                           Clock::now() < deadline) {
+                        std::this_thread::sleep_for(50us);
+                    }
+                    EXPECT_EQ(s, Status::success);
+                    ++wakeups_sent[t];
+                    continue;
+                }
+                Message::Ptr update = build_blocking(p.server_engine, t, seq, small_shape(t, seq), Clock::now() + kWait);
+                ASSERT_TRUE(update) << "thread " << t;
+                update->set_opcode(OpCode::Signal);
+                ++seq;
+                EXPECT_EQ(p.server.raw().update_receiver(std::move(update)), Status::success);
+            }
+        });
+    }
+    std::thread sender([&] {
+        while (!go.load()) std::this_thread::yield();
+        send_stream(p.client_engine, p.client, p.link.client, 0, 0, network, small_shape);
+    });
+    go = true;
+
+    StreamChecker checker(threads + 1, small_shape);
+    std::size_t wakeups = 0;
+    const std::size_t payloads = network + threads * (updates - updates / wakeup_every);
+    while (checker.total() < payloads && checker.failures() == 0) {
+        Message::Ptr got = p.server.next();
+        if (!got) break;
+        if (got->from_engine()) {
+            ASSERT_EQ(got->status(), Status::receiver_update) << describe(got);
+            if (!got->find_header("t")) {
+                EXPECT_EQ(got->opcode(), OpCode::Signal) << "a bare wake-up is a Signal";
+                ++wakeups;
+                continue;
+            }
+            const auto id = identity_of(*got);
+            EXPECT_TRUE(id && id->stream != 0) << describe(got);
+        } else {
+            EXPECT_EQ(got->channel(), p.link.server);
+            const auto id = identity_of(*got);
+            EXPECT_TRUE(id && id->stream == 0) << describe(got);
+        }
+        checker.accept(*got);
+    }
+    for (auto& w : workers) w.join();
+    sender.join();
+    // Trailing bare wake-ups may still be queued.
+    std::size_t expected_wakeups = 0;
+    for (std::size_t n : wakeups_sent) expected_wakeups += n;
+    while (wakeups < expected_wakeups) {
+        Message::Ptr got = p.server.next();
+        if (!got) break;
+        EXPECT_TRUE(got->from_engine() && got->status() == Status::receiver_update && !got->find_header("t"))
+            << describe(got);
+        ++wakeups;
+    }
+    EXPECT_EQ(checker.received(0), network);
+    for (std::uint32_t t = 1; t <= threads; ++t) {
+        EXPECT_EQ(checker.received(t), updates - updates / wakeup_every);
+    }
+    EXPECT_EQ(wakeups, expected_wakeups);
+    p.server.expect_quiet();
+}
+
+// An update with a message keeps its content; an empty one is a Signal; both
+// say receiver_update and come from the engine, in FIFO order.
+TEST_P(Messaging, UpdateReceiverWithMessageAndBareWakeup) {
+    Engine engine(options());
+    Group group(engine, "g");
+    Message::Ptr update = make(engine, OpCode::Request, 0, "from another thread", 31);
+    ASSERT_EQ(update->add_header("k", "v"), Status::success);
+    EXPECT_EQ(group.raw().update_receiver(std::move(update)), Status::success);
+    EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success);
+    std::thread([&] { EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success); }).join();
+
+    Message::Ptr first = group.next();
+    ASSERT_TRUE(first);
+    EXPECT_TRUE(first->from_engine());
+    EXPECT_EQ(first->status(), Status::receiver_update);
+    EXPECT_EQ(first->opcode(), OpCode::Request);
+    EXPECT_EQ(first->message_id(), 31u);
+    EXPECT_EQ(first->body_text(), "from another thread");
+    EXPECT_EQ(first->find_header("k").value_or(""), "v");
+    for (int i = 0; i < 2; ++i) {
+        Message::Ptr wake = group.next();
+        ASSERT_TRUE(wake);
+        EXPECT_TRUE(wake->from_engine());
+        EXPECT_EQ(wake->status(), Status::receiver_update);
+        EXPECT_EQ(wake->opcode(), OpCode::Signal);
+    }
+    group.expect_quiet();
+}
+
+// Several groups on one engine: each receives only its own channels'
+// messages; numbers are engine-wide; a group cannot post on another's
+// channel; destroying a group closes its channels and nobody else's.
+TEST_P(Messaging, SeveralGroupsOnOneEngine) {
+    Engine engine(options());
+    Group server(engine, "server");
+    Group b(engine, "b");
+    const Listener listener = listen(server, tcp("127.0.0.1", 0));
+    ASSERT_TRUE(listener);
+    const Link lb = connect(b, server, listener.address, "I am b");
+    ASSERT_TRUE(lb);
+    Link lc;
+    {
+        Group c(engine, "c");
+        lc = connect(c, server, listener.address, "I am c");
+        ASSERT_TRUE(lc);
+        const std::set<ChannelNumber> numbers{listener.channel, lb.client, lb.server, lc.client, lc.server};
+        EXPECT_EQ(numbers.size(), 5u) << "channel numbers are unique within the engine";
+
+        round_trip(b, lb.client, server, lb.server, "b asks");
+        round_trip(c, lc.client, server, lc.server, "c asks");
+        round_trip(server, lc.server, c, lc.client, "server asks c");
+
+        Message::Ptr intruder = make(engine, OpCode::Signal, lb.client, "not yours");
+        EXPECT_EQ(c.post(intruder).status(), Status::invalid_mchn_group);
+        EXPECT_TRUE(intruder);
+        Message::Ptr intruder2 = make(engine, OpCode::Signal, lc.server, "not yours either");
+        EXPECT_EQ(b.post(intruder2).status(), Status::invalid_mchn_group);
+        b.expect_quiet(100ms);
+        c.expect_quiet(100ms);
+    } // group c is destroyed: its channel closes, the server sees the peer go
+    server.expect_closed(lc.server, Status::peer_disconnected);
+    round_trip(b, lb.client, server, lb.server, "b is untouched");
+    round_trip(server, lb.server, b, lb.client, "both ways");
+    server.expect_quiet();
+    b.expect_quiet();
+}
+
+// Two engines in one process, each a server and a client of the other.
+TEST_P(Messaging, TwoEnginesTalkToEachOtherBothWays) {
+    Engine one(options());
+    Engine two(options());
+    Group g1(one, "one");
+    Group g2(two, "two");
+    const Listener l1 = listen(g1, tcp("127.0.0.1", 0));
+    const Listener l2 = listen(g2, tcp("127.0.0.1", 0));
+    ASSERT_TRUE(l1);
+    ASSERT_TRUE(l2);
+    const Link a = connect(g1, g2, l2.address, "one calls two");
+    const Link b = connect(g2, g1, l1.address, "two calls one");
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(b);
+    for (int i = 0; i < 20; ++i) {
+        round_trip(g1, a.client, g2, a.server, "a " + std::to_string(i));
+        round_trip(g2, a.server, g1, a.client, "a' " + std::to_string(i));
+        round_trip(g2, b.client, g1, b.server, "b " + std::to_string(i));
+        round_trip(g1, b.server, g2, b.client, "b' " + std::to_string(i));
+    }
+    g1.expect_quiet();
+    g2.expect_quiet();
+}
+
+TOFU_CONFORMANCE_INSTANTIATE(Messaging);
+
+} // namespace
+} // namespace tofu::conformance
