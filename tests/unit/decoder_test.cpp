@@ -64,7 +64,8 @@ TEST_F(DecoderTest, OneByteAtATime) {
     std::size_t needs = 0;
     for (std::size_t i = 0; i < stream.size(); ++i) {
         std::span<const std::byte> one(&stream[i], 1);
-        for (;;) {
+        for (int guard = 0;; ++guard) {
+            ASSERT_LT(guard, 4) << "no progress at byte " << i;
             const wire::Decoder::Step step = decoder.feed(one);
             one = one.subspan(step.consumed);
             if (step.event == Event::need_bytes) {
@@ -141,7 +142,8 @@ void expect_error(const Bytes& f, Status want, std::size_t consumed_at_most, Poo
     wire::Decoder::Step step{};
     std::size_t consumed = 0;
     // fed byte by byte, so the error must come at the first bad point
-    while (!rest.empty()) {
+    for (std::size_t guard = 0; !rest.empty(); ++guard) {
+        ASSERT_LT(guard, 2 * f.size()) << "no progress";
         step = decoder.feed(rest.first(1));
         consumed += step.consumed;
         rest = rest.subspan(step.consumed);
@@ -299,7 +301,8 @@ TEST(DecoderMemory, NeedMemoryResumesByteByByte) {
     wire::Decoder decoder;
     std::size_t memory_waits = 0;
     Message::Ptr got;
-    for (std::size_t i = 0; i < f.size() && !got;) {
+    for (std::size_t i = 0, guard = 0; i < f.size() && !got; ++guard) {
+        ASSERT_LT(guard, 3 * f.size()) << "no progress";
         const wire::Decoder::Step step = decoder.feed(std::span(f).subspan(i, 1));
         i += step.consumed;
         switch (step.event) {

@@ -234,8 +234,10 @@ TEST(Pool, MessageOutlivesThePoolHandle) {
     ASSERT_EQ(kept->append_body(std::string(5000, 'k')), Status::success); // still charged and usable
     ASSERT_EQ(kept->add_header("still", "alive"), Status::success);
     EXPECT_EQ(kept->pool().messages_in_use(), 2u);
-    other.reset();
+    const std::size_t bytes_before = kept->pool().bytes_in_use();
+    other.reset(); // an orphan now: freed at once, its bytes refunded
     EXPECT_EQ(kept->pool().messages_in_use(), 1u);
+    EXPECT_EQ(kept->pool().bytes_in_use(), bytes_before - overhead);
     // The last one comes back from another thread; the pool is freed then
     // (ASan/LSan report a use-after-free or a leak otherwise).
     std::thread([m = std::move(kept)]() mutable { m.reset(); }).join();

@@ -173,8 +173,13 @@ std::size_t decode_all(wire::Decoder& decoder, Pool& pool, std::span<const std::
     while (!stream.empty()) {
         std::span<const std::byte> in = stream.first(std::min(chunk, stream.size()));
         stream = stream.subspan(in.size());
-        for (;;) {
+        for (int idle = 0;;) {
             const wire::Decoder::Step step = decoder.feed(in);
+            idle = step.consumed == 0 ? idle + 1 : 0;
+            if (idle == 3) { // no progress: a broken decoder must not hang the test
+                ok = false;
+                return frames;
+            }
             in = in.subspan(step.consumed);
             if (step.event == Event::need_bytes) break;
             if (step.event == Event::need_message) {
@@ -197,6 +202,19 @@ std::size_t decode_all(wire::Decoder& decoder, Pool& pool, std::span<const std::
         }
     }
     return frames;
+}
+
+TEST(ZeroAllocation, BufferGrowthIsGeometric) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 1, std::size_t{1} << 20});
+    Message::Ptr m = pool->get(Alloc::Always);
+    ASSERT_TRUE(m);
+    const std::size_t before = allocations.load();
+    bool ok = true;
+    for (std::size_t i = 0; i < max_body_size; ++i) ok &= m->append_body("x") == Status::success;
+    const std::size_t during = allocations.load() - before;
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(m->body().size(), max_body_size);
+    EXPECT_LE(during, 16u) << "appending 65,535 single bytes";
 }
 
 TEST(ZeroAllocation, DecodeSteadyState) {
