@@ -74,7 +74,11 @@ struct Registration {
     SOCKET socket = INVALID_SOCKET;
     HANDLE base = nullptr;
     std::uint64_t token = 0;
-    std::uint64_t generation = 0; // which add() made this registration (never reused)
+    // Which add() made this registration; never reused. Completions do not
+    // need it to find their owner (the address, kept alive until the last
+    // completion, does that), but it names a registration unambiguously
+    // where a socket value would not (e.g. in a debugger after handle reuse).
+    std::uint64_t generation = 0;
     Interest interest;
     PollState poll = PollState::idle;
     ULONG pending_mask = 0;
