@@ -93,6 +93,73 @@ TEST_P(Close, GracefulByeFromEitherSide) {
     client.expect_quiet();
 }
 
+// Graceful close while the side that said bye has no memory for the answer:
+// its application holds its whole pool when the ByeResponse (a bare 16-byte
+// frame) comes in, and the peer hangs up right after writing it. Once memory
+// is back, the ByeResponse must still be delivered, then channel_closed with
+// cause success (not a lost answer and peer_disconnected).
+TEST_P(Close, ByeResponseArrivingWhilePoolIsExhaustedIsDelivered) {
+    Options small;
+    small.max_messages = 8; // the application can hold 7
+    Engine client_engine(options(small));
+    Engine server_engine(options());
+    Group client(client_engine, "client");
+    Group server(server_engine, "server");
+    const Listener listener = listen(server, tcp("127.0.0.1", 0));
+    ASSERT_TRUE(listener);
+    const Link link = connect(client, server, listener.address);
+    ASSERT_TRUE(link);
+
+    // The client's application fills its share of the pool and keeps it.
+    std::vector<Message::Ptr> held;
+    for (std::size_t i = 0; i + 1 < small.max_messages; ++i) {
+        Message::Ptr signal = make(server_engine, OpCode::Signal, link.server, "keep me " + std::to_string(i));
+        server.post_ok(signal);
+    }
+    while (held.size() + 1 < small.max_messages) {
+        Message::Ptr got = client.next();
+        ASSERT_TRUE(got);
+        held.push_back(std::move(got));
+    }
+    // Its ByeRequest is built from one of them (the pool has nothing else).
+    Message::Ptr bye = std::move(held.back());
+    held.pop_back();
+    bye->set_opcode(OpCode::ByeRequest);
+    bye->set_message_id(0);
+    bye->clear_body();
+    const BinaryHeader bye_posted = client.post_ok(bye);
+    // Replace it, so that the application again holds all it may.
+    Message::Ptr filler = make(server_engine, OpCode::Signal, link.server, "filler");
+    Message::Ptr got_bye = server.next();
+    ASSERT_TRUE(got_bye);
+    ASSERT_EQ(got_bye->opcode(), OpCode::ByeRequest) << describe(got_bye);
+    server.post_ok(filler);
+    Message::Ptr got_filler = client.next();
+    ASSERT_TRUE(got_filler);
+    held.push_back(std::move(got_filler));
+
+    got_bye->reply(OpCode::ByeResponse);
+    server.post_ok(got_bye);
+    server.expect_closed(link.server, Status::success);
+    // The client read the bare ByeResponse frame and has no message for it.
+    Message::Ptr notice = client.receive();
+    ASSERT_TRUE(notice);
+    EXPECT_TRUE(is_pool_empty(*notice)) << describe(notice);
+    notice.reset();
+
+    held.clear(); // memory back
+    Message::Ptr response = client.next();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->opcode(), OpCode::ByeResponse)
+        << "the ByeResponse read while the pool was empty was lost; got " << describe(response);
+    if (response->opcode() == OpCode::ByeResponse) {
+        EXPECT_EQ(response->message_id(), bye_posted.message_id);
+        client.expect_closed(link.client, Status::success);
+    }
+    client.expect_quiet();
+    server.expect_quiet();
+}
+
 // Abort a connection from either side: the ByeSignal is consumed, the
 // aborting side's cause is channel_closed, the peer's peer_disconnected.
 TEST_P(Close, AbortConnectionWithByeSignalFromEitherSide) {
