@@ -217,10 +217,6 @@ public:
 
 private:
     friend class Pool;
-
-// Who asks the pool for memory decides how much of the engine's reserve may
-// be used: the reserve is kept for the engine's own notifications.
-enum class MemoryTier { application, inbound, notification };
     explicit Message(Pool& pool) noexcept;
     ~Message() = default;
 
