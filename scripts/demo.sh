@@ -33,7 +33,7 @@ step "configure and build (cmake --preset default; tofu-echo, tofu-perf, the fir
 cmake --preset default -B "$build" -DTOFU_BUILD_TOOLS=ON -DTOFU_BUILD_EXAMPLES=ON \
     >"${TMPDIR:-/tmp}/tofu-demo-configure.log" 2>&1 ||
     { cat "${TMPDIR:-/tmp}/tofu-demo-configure.log" >&2; fail "cmake --preset default"; }
-cmake --build "$build" -j "$jobs" --target tofu-echo tofu-perf tofu-first-client tofu-first-server ||
+cmake --build "$build" -j "$jobs" --target tofu-echo tofu-perf tofu-first-client ||
     fail "build"
 
 echo_bin=$build/tools/tofu-echo
