@@ -241,6 +241,29 @@ TEST_F(DecoderTest, NeedMessageWhenNoTarget) {
     EXPECT_EQ(m->body_text(), "data");
 }
 
+TEST_F(DecoderTest, BareFrameCompletesOnEmptyFeedOnceAMessageIsProvided) {
+    // A 16-byte frame (no headers, no body) read in full while no message was
+    // at hand: nothing is left to read, so the caller resumes with no bytes.
+    for (unsigned proto : {0x02u /*Signal*/, 0x05u /*ByeRequest*/}) {
+        SCOPED_TRACE(proto);
+        const Bytes f = frame(proto, "", "", 0, 4711);
+        wire::Decoder decoder;
+        wire::Decoder::Step step = decoder.feed(f);
+        ASSERT_EQ(step.event, Event::need_message);
+        EXPECT_EQ(step.consumed, 16u);
+        EXPECT_TRUE(decoder.mid_frame()); // tells the caller a frame is pending
+        decoder.provide(get());
+        step = decoder.feed({});
+        ASSERT_EQ(step.event, Event::message);
+        EXPECT_EQ(step.consumed, 0u);
+        Message::Ptr m = decoder.take();
+        ASSERT_TRUE(m);
+        EXPECT_EQ(static_cast<unsigned>(m->opcode()), proto);
+        EXPECT_EQ(m->message_id(), 4711u);
+        EXPECT_FALSE(decoder.mid_frame());
+    }
+}
+
 TEST_F(DecoderTest, ProvidedMessageCanBeReleasedBeforeUse) {
     wire::Decoder decoder;
     Message::Ptr m = get();
