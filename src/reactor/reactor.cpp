@@ -361,6 +361,11 @@ void Reactor::receive(Channel& channel) {
     if (channel.stash) {
         if (!decode(channel, *channel.stash)) return;
         recycle(std::move(channel.stash));
+    } else if (channel.decoder.mid_frame()) {
+        // A frame whose header was complete when memory ran out may have no
+        // bytes left to read (a bare header): let the decoder go on now.
+        scratch_->begin = scratch_->end = 0;
+        if (!decode(channel, *scratch_)) return;
     }
     std::size_t budget = budget_;
     while (budget != 0 && channel.read_ready && !channel.peer_closed) {
