@@ -428,8 +428,8 @@ Outcome run_case(const Case& c, const std::filesystem::path& temp_dir, int seria
         }
         outcome.messages = messages;
         outcome.seconds = static_cast<double>(ns) / 1e9;
-        // first to last message: messages - 1 intervals
-        outcome.msgs_per_s = static_cast<double>(messages > 1 ? messages - 1 : 1) / outcome.seconds;
+        // first message to the end marker: `messages` intervals
+        outcome.msgs_per_s = static_cast<double>(messages) / outcome.seconds;
         outcome.mb_per_s = outcome.msgs_per_s * static_cast<double>(c.size) / 1e6;
     } else {
         std::vector<double>& samples = client.round_trip_ns;
