@@ -36,6 +36,7 @@
 // helper handle. A consequence: a socket can be associated with only one
 // completion port in its lifetime, so a socket must not move between pollers
 // (tofu has one poller per engine, and sockets never move).
+#include "poller/afd_stats.hpp"
 #include "poller/backends.hpp"
 #include "poller/nt_api.hpp"
 
@@ -51,6 +52,16 @@
 #include <vector>
 
 namespace tofu::poller {
+
+AfdStats& afd_stats() noexcept {
+    static AfdStats stats;
+    return stats;
+}
+
+void reset_afd_max_per_socket() noexcept {
+    afd_stats().max_per_socket.store(0, std::memory_order_relaxed);
+}
+
 namespace {
 
 constexpr ULONG_PTR socket_key = 0; // completion key of every associated socket
@@ -157,6 +168,16 @@ private:
     bool emit(Registration* reg, const Event& event, std::span<Event> events, std::size_t& count);
     void park(std::unique_ptr<Registration> reg);
     void unpark(Registration* reg);
+    void count_issued(SOCKET socket);
+    void count_completed(SOCKET socket);
+
+public:
+    std::uint32_t outstanding_on(SOCKET socket) const noexcept {
+        const auto it = outstanding_.find(socket);
+        return it == outstanding_.end() ? 0 : it->second;
+    }
+
+private:
 
     const nt::Api& api_;
     HANDLE port_;
@@ -168,6 +189,8 @@ private:
     // how many parked polls are still outstanding per socket value: a new
     // registration of the same value waits for them (one poll per socket)
     std::unordered_map<SOCKET, unsigned> parked_polls_;
+    // polls issued and not yet dequeued, per socket value (afd_stats.hpp)
+    std::unordered_map<SOCKET, std::uint32_t> outstanding_;
     std::vector<Registration*> queue_;
     std::vector<Registration*> work_;
     std::vector<OVERLAPPED_ENTRY> entries_;
@@ -194,7 +217,9 @@ AfdPoller::~AfdPoller() {
         }
         for (ULONG i = 0; i < removed; ++i) {
             if (entries_[i].lpCompletionKey != socket_key || entries_[i].lpOverlapped == nullptr) continue;
-            parked_.erase(reinterpret_cast<Registration*>(entries_[i].lpOverlapped));
+            auto* reg = reinterpret_cast<Registration*>(entries_[i].lpOverlapped);
+            count_completed(reg->socket);
+            parked_.erase(reg);
         }
     }
     // Anything still outstanding may yet be written by the kernel: leak it
@@ -269,6 +294,23 @@ void AfdPoller::park(std::unique_ptr<Registration> reg) {
     ++parked_polls_[reg->socket];
     Registration* raw = reg.get();
     parked_.emplace(raw, std::move(reg));
+}
+
+void AfdPoller::count_issued(SOCKET socket) {
+    const std::uint32_t now = ++outstanding_[socket];
+    AfdStats& stats = afd_stats();
+    stats.outstanding.fetch_add(1, std::memory_order_relaxed);
+    stats.issued.fetch_add(1, std::memory_order_relaxed);
+    std::uint32_t max = stats.max_per_socket.load(std::memory_order_relaxed);
+    while (now > max && !stats.max_per_socket.compare_exchange_weak(max, now, std::memory_order_relaxed)) {
+    }
+}
+
+void AfdPoller::count_completed(SOCKET socket) {
+    if (auto it = outstanding_.find(socket); it != outstanding_.end() && --it->second == 0) outstanding_.erase(it);
+    AfdStats& stats = afd_stats();
+    stats.outstanding.fetch_sub(1, std::memory_order_relaxed);
+    stats.completed.fetch_add(1, std::memory_order_relaxed);
 }
 
 void AfdPoller::unpark(Registration* reg) {
@@ -375,6 +417,7 @@ void AfdPoller::issue(Registration* reg, ULONG mask, std::span<Event> events, st
         // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); the packet is handled alike.
         reg->poll = PollState::pending;
         reg->pending_mask = mask;
+        count_issued(reg->socket);
         return;
     }
     // A request refused outright queues no packet.
@@ -396,6 +439,7 @@ void AfdPoller::issue(Registration* reg, ULONG mask, std::span<Event> events, st
 
 void AfdPoller::complete(Registration* reg, std::span<Event> events, std::size_t& count) {
     reg->poll = PollState::idle;
+    count_completed(reg->socket);
     if (reg->removed) {
         unpark(reg);
         return;
@@ -482,6 +526,11 @@ void AfdPoller::wake() noexcept {
 }
 
 } // namespace
+
+std::uint32_t afd_outstanding_polls(const Poller& poller, net::NativeHandle handle) noexcept {
+    if (poller.backend() != Backend::afd) return 0;
+    return static_cast<const AfdPoller&>(poller).outstanding_on(static_cast<SOCKET>(handle));
+}
 
 Result<std::unique_ptr<Poller>> make_afd_poller() {
     Result<const nt::Api*> api = nt::api();
