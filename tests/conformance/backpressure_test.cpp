@@ -101,15 +101,20 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
         while (Message::Ptr message = handoff.pop()) {
             max_in_use = std::max(max_in_use, receiver_engine.pool().messages_in_use());
             max_bytes = std::max(max_bytes, receiver_engine.pool().bytes_in_use());
+            const auto stream = stream_of.find(message->channel());
+            if (stream == stream_of.end()) {
+                ADD_FAILURE() << "a message on an unknown channel: " << describe(message);
+                continue;
+            }
             if (message->opcode() == OpCode::ByeRequest) {
-                const std::uint32_t k = stream_of[message->channel()];
+                const std::uint32_t k = stream->second;
                 EXPECT_EQ(checker.received(k), per_stream[k]) << "the bye comes after every message of its connection";
                 message->reply(OpCode::ByeResponse);
                 receiver.post_ok(message);
                 ++byes;
                 continue;
             }
-            EXPECT_EQ(stream_of.at(message->channel()), identity_of(*message).value_or(Identity{99, 0}).stream)
+            EXPECT_EQ(stream->second, identity_of(*message).value_or(Identity{99, 0}).stream)
                 << "a message arrived on another connection's channel";
             checker.accept(*message);
             message.reset();

@@ -5,6 +5,9 @@
 #include "net/socket.hpp"
 
 #include <filesystem>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 namespace tofu::conformance {
 namespace {

@@ -49,6 +49,11 @@
 #define TOFU_CONFORMANCE_SANITIZED 0
 #endif
 
+namespace tofu {
+// GoogleTest prints a test's backend by name ("GetParam() = epoll").
+inline void PrintTo(Backend backend, std::ostream* out) { *out << to_string(backend); }
+} // namespace tofu
+
 namespace tofu::conformance {
 
 using namespace std::chrono_literals;
@@ -583,7 +588,7 @@ inline std::string check_payload(const Message& message, Identity id, Shape shap
 }
 
 // Checks arriving payload messages: per stream in order, from seq 0, every
-// byte as sent. Used by one thread at a time.
+// byte as sent. accept() is called by one thread at a time.
 class StreamChecker {
 public:
     StreamChecker(std::size_t streams, ShapeFn shape) : next_(streams, 0), shape_(shape) {}
