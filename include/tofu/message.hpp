@@ -75,9 +75,9 @@ public:
 
     // invalid_*_len style failures are chosen by the caller; here: success,
     // allocation_failed (pool limit) or `too_long` when past 65,535.
-    Status reserve(std::size_t capacity, Status too_long, MemoryTier tier = MemoryTier::inbound);
-    Status append(std::span<const std::byte> data, Status too_long, MemoryTier tier = MemoryTier::inbound);
-    Status resize(std::size_t size, Status too_long, MemoryTier tier = MemoryTier::inbound);
+    Status reserve(std::size_t capacity, Status too_long, MemoryTier tier = MemoryTier::application);
+    Status append(std::span<const std::byte> data, Status too_long, MemoryTier tier = MemoryTier::application);
+    Status resize(std::size_t size, Status too_long, MemoryTier tier = MemoryTier::application);
     void clear() noexcept { size_ = 0; }
     // gives the capacity back to the pool
     void release() noexcept;

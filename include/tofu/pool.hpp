@@ -41,10 +41,20 @@ public:
     // that left it has come back, so a stray Message::Ptr is never dangling.
     using Handle = std::unique_ptr<Pool, OwnerRelease>;
 
-    // The engine keeps `reserved_messages` for its own notifications.
     using Tier = MemoryTier;
 
+    // Memory a lower tier cannot take: `reserved_messages` (and a little
+    // header room each) only notifications may use; `inbound` only inbound
+    // reads and notifications may use, so an application that filled the
+    // pool with outgoing messages can still receive the answers that free
+    // them (two peers can then not stall each other).
+    struct Reserve {
+        std::size_t notification_messages = 0;
+        std::size_t inbound_messages = 0;
+        std::size_t inbound_bytes = 0;
+    };
     static Handle create(PoolLimits limits, std::size_t reserved_messages = 0);
+    static Handle create(PoolLimits limits, Reserve reserve);
 
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
@@ -81,17 +91,17 @@ public:
 
 private:
     friend struct Message::Returner;
-    Pool(PoolLimits limits, std::size_t reserved_messages);
+    Pool(PoolLimits limits, Reserve reserve);
     ~Pool();
 
     void give_back(Message* message) noexcept;
     void release_owner() noexcept;
-    void drop_reference() noexcept;
     std::size_t reserve_bytes(Tier tier) const noexcept;
+    std::size_t reserve_messages(Tier tier) const noexcept;
     bool trim_free_buffers(std::size_t wanted) noexcept;
 
     PoolLimits limits_;
-    std::size_t reserved_messages_;
+    Reserve reserve_;
 
     std::mutex free_mutex_;
     Message* free_list_ = nullptr; // guarded by free_mutex_
@@ -102,8 +112,6 @@ private:
     std::atomic<std::size_t> peak_bytes_{0};
     std::atomic<std::size_t> in_use_{0};
     std::atomic<std::size_t> created_{0};
-    // owner + every message out of the free list
-    std::atomic<std::size_t> references_{1};
 
     PoolListener* listener_ = nullptr; // guarded by free_mutex_
     std::atomic<bool> waiting_{false};

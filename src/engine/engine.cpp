@@ -18,6 +18,18 @@ std::size_t reserve_for(const Options& options) {
     return std::clamp<std::size_t>(options.max_messages / 8, 1, 16);
 }
 
+// What application get() cannot take, so that reading goes on while the
+// application's outgoing messages fill the pool (docs/design.md §4).
+Pool::Reserve pool_reserve(const Options& options) {
+    Pool::Reserve reserve;
+    reserve.notification_messages = reserve_for(options);
+    if (options.max_messages >= 16) {
+        reserve.inbound_messages = std::clamp<std::size_t>(options.max_messages / 16, 1, 64);
+        reserve.inbound_bytes = std::min(options.memory_limit / 16, reserve.inbound_messages * max_frame_size);
+    }
+    return reserve;
+}
+
 } // namespace
 
 // ---- channel numbers --------------------------------------------------------
@@ -44,7 +56,7 @@ void ChannelNumbers::release(ChannelNumber number) noexcept {
 EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller)
     : options_(options), backend_(backend),
       pool_(Pool::create(PoolLimits{options.initial_messages, options.max_messages, options.memory_limit},
-                         reserve_for(options))),
+                         pool_reserve(options))),
       poller_(std::move(poller)) {
     options_.backend = backend;
 }
@@ -94,6 +106,9 @@ bool EngineCore::push_command(Command command) {
 }
 
 void EngineCore::wake() noexcept {
+    // A plain load first: while the reactor runs, a post costs no write to
+    // the shared flag (see docs/design.md §5 for why the load is enough).
+    if (awake_.load(std::memory_order_seq_cst)) return;
     if (!awake_.exchange(true, std::memory_order_seq_cst)) poller_->wake();
 }
 

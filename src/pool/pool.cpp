@@ -13,7 +13,11 @@ constexpr std::size_t reserved_header_bytes = 64;
 void Pool::OwnerRelease::operator()(Pool* pool) const noexcept { pool->release_owner(); }
 
 Pool::Handle Pool::create(PoolLimits limits, std::size_t reserved_messages) {
-    Handle pool(new Pool(limits, reserved_messages));
+    return create(limits, Reserve{reserved_messages, 0, 0});
+}
+
+Pool::Handle Pool::create(PoolLimits limits, Reserve reserve) {
+    Handle pool(new Pool(limits, reserve));
     // Hold every new message until all are made: a message put back at once
     // would be recycled by the next acquire and only one would ever exist.
     Message* made = nullptr;
@@ -31,8 +35,7 @@ Pool::Handle Pool::create(PoolLimits limits, std::size_t reserved_messages) {
     return pool;
 }
 
-Pool::Pool(PoolLimits limits, std::size_t reserved_messages)
-    : limits_(limits), reserved_messages_(reserved_messages) {}
+Pool::Pool(PoolLimits limits, Reserve reserve) : limits_(limits), reserve_(reserve) {}
 
 Pool::~Pool() {
     while (free_list_ != nullptr) {
@@ -43,12 +46,19 @@ Pool::~Pool() {
 }
 
 std::size_t Pool::reserve_bytes(Tier tier) const noexcept {
-    return tier == Tier::notification ? 0 : reserved_messages_ * (message_overhead + reserved_header_bytes);
+    if (tier == Tier::notification) return 0;
+    const std::size_t notifications = reserve_.notification_messages * (message_overhead + reserved_header_bytes);
+    return tier == Tier::inbound ? notifications : notifications + reserve_.inbound_bytes;
+}
+
+std::size_t Pool::reserve_messages(Tier tier) const noexcept {
+    if (tier == Tier::notification) return 0;
+    return tier == Tier::inbound ? reserve_.notification_messages
+                                 : reserve_.notification_messages + reserve_.inbound_messages;
 }
 
 bool Pool::has_room(Tier tier) const noexcept {
-    const std::size_t reserve = tier == Tier::notification ? 0 : reserved_messages_;
-    return in_use_.load(std::memory_order_seq_cst) + 1 + reserve <= limits_.max_messages;
+    return in_use_.load(std::memory_order_seq_cst) + 1 + reserve_messages(tier) <= limits_.max_messages;
 }
 
 bool Pool::can_acquire(Tier tier) noexcept {
@@ -105,7 +115,7 @@ bool Pool::trim_free_buffers(std::size_t wanted) noexcept {
 }
 
 Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
-    const std::size_t reserve = tier == Tier::notification ? 0 : reserved_messages_;
+    const std::size_t reserve = reserve_messages(tier);
     std::size_t in_use = in_use_.load(std::memory_order_relaxed);
     do {
         if (in_use + 1 + reserve > limits_.max_messages) return Message::Ptr();
@@ -118,7 +128,6 @@ Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
             free_list_ = message->next;
             message->next = nullptr;
             --free_count_;
-            references_.fetch_add(1, std::memory_order_relaxed);
             return Message::Ptr(message);
         }
     }
@@ -135,7 +144,6 @@ Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
         return Message::Ptr();
     }
     created_.fetch_add(1, std::memory_order_relaxed);
-    references_.fetch_add(1, std::memory_order_relaxed);
     return Message::Ptr(message);
 }
 
@@ -154,6 +162,7 @@ void Pool::set_listener(PoolListener* listener) noexcept {
 void Pool::give_back(Message* message) noexcept {
     message->reset();
     bool orphaned = false;
+    bool last = false;
     {
         std::lock_guard lock(free_mutex_);
         if (owner_alive_) {
@@ -163,7 +172,8 @@ void Pool::give_back(Message* message) noexcept {
         } else {
             orphaned = true;
         }
-        in_use_.fetch_sub(1, std::memory_order_seq_cst);
+        // The pool outlives its owner until the last message came back.
+        last = in_use_.fetch_sub(1, std::memory_order_seq_cst) == 1 && orphaned;
         // Read the flag only after the message is visible, so that either we
         // see the reactor waiting or the reactor's re-check sees our message.
         if (listener_ != nullptr && waiting_.load(std::memory_order_seq_cst)) listener_->memory_returned();
@@ -172,20 +182,18 @@ void Pool::give_back(Message* message) noexcept {
         refund(message_overhead);
         delete message;
     }
-    drop_reference();
+    if (last) delete this;
 }
 
 void Pool::release_owner() noexcept {
+    bool last = false;
     {
         std::lock_guard lock(free_mutex_);
         owner_alive_ = false;
         listener_ = nullptr;
+        last = in_use_.load(std::memory_order_seq_cst) == 0;
     }
-    drop_reference();
-}
-
-void Pool::drop_reference() noexcept {
-    if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (last) delete this;
 }
 
 } // namespace tofu

@@ -338,7 +338,8 @@ void Reactor::flush(Channel& channel) {
         bool close_after = false;
         while (written != 0) {
             Message* head = channel.send_queue.front();
-            const std::size_t remaining = wire::encode(*head).total - channel.head_written;
+            const std::size_t remaining =
+                wire_header_size + head->raw_headers().size() + head->body().size() - channel.head_written;
             if (written < remaining) {
                 channel.head_written += written;
                 break;
