@@ -344,6 +344,51 @@ TEST_P(Backpressure, EngineRefusesPoolsTooSmallForOneMaximumMessage) {
     EXPECT_EQ(Engine::create(options(one_message)).status(), Status::not_allowed);
 }
 
+// The engine keeps clamp(max_messages / 8, 1, 16) messages for its own
+// notifications: an application that takes every message it can get still
+// learns that a channel closed.
+TEST_P(Backpressure, ReserveKeepsNotificationsFlowing) {
+    Options small;
+    small.max_messages = 64; // reserve 8: the application can hold 56
+    Engine engine(options(small));
+    Engine peer_engine(options());
+    Group group(engine, "greedy");
+    Group peer(peer_engine, "peer");
+    const Listener listener = listen(group, tcp("127.0.0.1", 0));
+    ASSERT_TRUE(listener);
+    const Link first = connect(peer, group, listener.address);
+    const Link second = connect(peer, group, listener.address);
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(second);
+    round_trip(peer, first.client, group, first.server, "settle");
+    round_trip(peer, second.client, group, second.server, "settle");
+
+    std::vector<Message::Ptr> hoard;
+    while (Message::Ptr message = engine.get(Alloc::Always)) hoard.push_back(std::move(message));
+    // At most max_messages minus the notification reserve (the engine may
+    // keep more back, e.g. for inbound data), and a fair share of it.
+    EXPECT_LE(hoard.size(), small.max_messages - small.max_messages / 8);
+    EXPECT_GE(hoard.size(), small.max_messages / 2);
+    EXPECT_FALSE(engine.get(Alloc::PoolOnly));
+
+    // The peer goes away: the notification comes out of the reserve.
+    Message::Ptr abort = make(peer_engine, OpCode::ByeSignal, first.client);
+    peer.post_ok(abort);
+    peer.expect_closed(first.client, Status::channel_closed);
+    group.expect_closed(first.server, Status::peer_disconnected);
+    // Our own abort, carried by a hoarded message, is notified as well.
+    Message::Ptr own = std::move(hoard.back());
+    hoard.pop_back();
+    own->set_opcode(OpCode::ByeSignal);
+    own->set_channel(second.server);
+    group.post_ok(own);
+    group.expect_closed(second.server, Status::channel_closed);
+    peer.expect_closed(second.client, Status::peer_disconnected);
+    hoard.clear();
+    group.expect_quiet();
+    peer.expect_quiet();
+}
+
 TOFU_CONFORMANCE_INSTANTIATE(Backpressure);
 
 } // namespace

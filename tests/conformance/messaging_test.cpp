@@ -314,6 +314,66 @@ TEST_P(Messaging, TwoEnginesTalkToEachOtherBothWays) {
     g2.expect_quiet();
 }
 
+// Message id 0 is replaced by an engine-assigned id, unique and increasing
+// across the whole process (several engines included); a non-zero id is kept
+// and travels unchanged.
+TEST_P(Messaging, AssignedMessageIdsIncreaseProcessWide) {
+    Pair p(options(), options());
+    ASSERT_TRUE(p.link);
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 20; ++i) {
+        Group& from = i % 2 == 0 ? p.client : p.server;
+        const ChannelNumber channel = i % 2 == 0 ? p.link.client : p.link.server;
+        Message::Ptr signal = make(from.engine(), OpCode::Signal, channel, "id " + std::to_string(i));
+        ids.push_back(from.post_ok(signal).message_id);
+        Message::Ptr got = (i % 2 == 0 ? p.server : p.client).next();
+        ASSERT_TRUE(got);
+        EXPECT_EQ(got->message_id(), ids.back()) << "the receiver sees the sender's id";
+    }
+    for (std::size_t i = 1; i < ids.size(); ++i) {
+        EXPECT_GT(ids[i], ids[i - 1]) << "ids from two engines of one process still increase";
+    }
+    Message::Ptr chosen = make(p.client_engine, OpCode::Signal, p.link.client, "chosen", 3);
+    EXPECT_EQ(p.client.post_ok(chosen).message_id, 3u);
+    Message::Ptr got = p.server.next();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->message_id(), 3u);
+}
+
+// Operations that do not fit the channel's state come back, not_allowed:
+// traffic on a listener, a HelloResponse after the handshake, a ByeResponse
+// nobody asked for. The channel stays usable.
+TEST_P(Messaging, OperationsThatDoNotFitTheStateComeBackNotAllowed) {
+    Pair p(options(), options());
+    ASSERT_TRUE(p.link);
+    struct Case {
+        OpCode op;
+        ChannelNumber channel;
+        std::uint64_t id;
+        const char* what;
+    };
+    const Case cases[] = {
+        {OpCode::Request, p.listener.channel, 0, "Request on a listener"},
+        {OpCode::Signal, p.listener.channel, 0, "Signal on a listener"},
+        {OpCode::HelloResponse, p.link.server, 9, "HelloResponse after the handshake"},
+        {OpCode::ByeResponse, p.link.server, 9, "ByeResponse without a ByeRequest"},
+    };
+    for (const Case& c : cases) {
+        Message::Ptr message = make(p.server_engine, c.op, c.channel, c.what, c.id);
+        const BinaryHeader posted = p.server.post_ok(message);
+        Message::Ptr back = p.server.next();
+        ASSERT_TRUE(back) << c.what;
+        EXPECT_TRUE(back->from_engine()) << c.what;
+        EXPECT_EQ(back->status(), Status::not_allowed) << c.what << ": " << describe(back);
+        EXPECT_EQ(back->opcode(), c.op) << c.what;
+        EXPECT_EQ(back->message_id(), posted.message_id) << c.what;
+        EXPECT_EQ(back->body_text(), c.what);
+    }
+    round_trip(p.client, p.link.client, p.server, p.link.server, "still usable");
+    p.client.expect_quiet();
+    p.server.expect_quiet();
+}
+
 TOFU_CONFORMANCE_INSTANTIATE(Messaging);
 
 } // namespace
