@@ -114,6 +114,18 @@ std::string unique_socket_path(std::string_view tag) {
 TEST_P(Handshake, ListenUnixPathSocket) {
     const std::string path = unique_socket_path(to_string(GetParam()));
     std::filesystem::remove(path);
+    {
+        // Skip only where the platform has no AF_UNIX stream sockets (older
+        // Windows, Wine): the engine says not_implemented_yet there.
+        ASSERT_EQ(net::startup(), Status::success);
+        Address bound;
+        Result<net::Socket> probe = net::Socket::listen(uds(path), bound);
+        if (!probe && probe.status() == Status::not_implemented_yet) {
+            GTEST_SKIP() << "Unix domain sockets are not available on this platform";
+        }
+    }
+    std::error_code removed;
+    std::filesystem::remove(path, removed);
     Engine engine(options());
     Group server(engine, "server");
     Group client(engine, "client");
