@@ -24,9 +24,8 @@ fail() {
     exit 1
 }
 
-for tool in cmake c++; do
-    command -v "$tool" >/dev/null || fail "$tool not found (scripts/deps.sh installs what is needed)"
-done
+# A fresh machine: install what the build needs (Debian packages, if missing).
+bash scripts/deps.sh || fail "scripts/deps.sh could not install the build dependencies"
 
 step "configure and build (cmake --preset default; tofu-echo, tofu-perf, the first client)"
 # Tools and examples on, whatever an earlier configure of this directory chose.
