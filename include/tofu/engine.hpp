@@ -5,8 +5,10 @@
 #include <tofu/pool.hpp>
 #include <tofu/result.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -34,6 +36,58 @@ struct Options {
     // Upper bound of bytes read from, and written to, one socket in one
     // reactor iteration before the next ready socket gets its turn.
     std::size_t io_budget_bytes = std::size_t{256} << 10;
+
+    // Limits that keep one peer from hurting the engine or other peers
+    // (docs/design.md, "Hostile peers and limits").
+    //
+    // A channel's share of the pool: received messages the application has
+    // not returned yet (wherever they are: its queue, its hands, a send
+    // queue). Past it, reading that channel pauses. 0: max_messages / 4 and
+    // memory_limit / 4 (the bytes at least one maximum-size message).
+    std::size_t channel_share_messages = 0;
+    std::size_t channel_share_bytes = 0;
+    // Text headers plus body of a HelloRequest or HelloResponse from a peer.
+    std::size_t max_hello_bytes = 4096;
+    // Per listener: accepted connections whose HelloRequest has not reached
+    // the application. At the cap the oldest of them makes room.
+    std::size_t max_pending_handshakes = 1024;
+    // Zero turns a timeout off. connect: until a connect completes;
+    // handshake: for the peer's part of the hello exchange; frame: for a
+    // frame that has started arriving to complete.
+    std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::chrono::milliseconds frame_timeout{30'000};
+};
+
+// A channel_closed notification names why in its `~cause` text header: the
+// name of a Status (protocol violations, system failures, a graceful Bye is
+// `success`), or the name of the engine limit that closed it.
+inline constexpr std::string_view cause_header = "~cause";
+
+enum class Limit : std::uint8_t {
+    none,
+    connect_timeout,   // the HelloRequest comes back connect_failed
+    handshake_timeout, // the peer did not complete its part of the hello exchange
+    frame_timeout,     // a frame started and did not complete in time
+    pending_evicted,   // an accepted connection made room for a newer one before its hello
+};
+inline constexpr std::size_t limit_count = 5;
+std::string_view to_string(Limit limit) noexcept;
+
+// Counters the I/O thread keeps; a snapshot is a handful of relaxed loads.
+struct EngineStats {
+    std::uint64_t connections_accepted = 0;
+    // Accepted connections that ended before their HelloRequest reached the
+    // application: it never learned their channel numbers, so it gets no
+    // channel_closed for them; they are counted here, by cause, instead.
+    std::uint64_t connections_refused = 0;
+    std::uint64_t channels_closed = 0; // one channel_closed each
+    std::array<std::uint64_t, status_count> closed_by_status{}; // refused and closed, by Status cause
+    std::array<std::uint64_t, limit_count> closed_by_limit{};   // refused and closed, by Limit cause
+    std::uint64_t pending_handshakes = 0; // accepted, hello not delivered yet (now)
+
+    std::uint64_t closed_by(Status cause) const noexcept { return closed_by_status[to_byte(cause)]; }
+    std::uint64_t closed_by(Limit cause) const noexcept { return closed_by_limit[static_cast<std::size_t>(cause)]; }
 };
 
 class ChannelGroup;
@@ -59,6 +113,7 @@ public:
     Backend backend() const noexcept;
     const Options& options() const noexcept;
     const Pool& pool() const noexcept;
+    EngineStats stats() const noexcept;
 
 private:
     explicit Engine(std::shared_ptr<detail::EngineCore> core) noexcept;

@@ -224,6 +224,11 @@ private:
     BinaryHeader header_;
     MessageBuffer headers_;
     MessageBuffer body_;
+    // Pool bookkeeping while the message is in use: which bucket it came
+    // from, and the channel (with the bytes) its share is charged to.
+    bool in_reserve_ = false;
+    ChannelNumber share_channel_ = unassigned_channel;
+    std::uint32_t share_bytes_ = 0;
 };
 
 } // namespace tofu

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 
@@ -43,16 +44,21 @@ public:
 
     using Tier = MemoryTier;
 
-    // Memory a lower tier cannot take: `reserved_messages` (and a little
-    // header room each) only notifications may use; `inbound` only inbound
-    // reads and notifications may use, so an application that filled the
-    // pool with outgoing messages can still receive the answers that free
-    // them (two peers can then not stall each other).
+    // Memory a lower tier cannot take: `notification_messages` (and a
+    // little header room each: reserve_footprint bytes) only notifications
+    // may use; `inbound` only inbound reads and notifications may use, so an
+    // application that filled the pool with outgoing messages can still
+    // receive the answers that free them (two peers can then not stall each
+    // other).
     struct Reserve {
         std::size_t notification_messages = 0;
         std::size_t inbound_messages = 0;
         std::size_t inbound_bytes = 0;
     };
+    // Bytes one message of the notification reserve holds: the message and
+    // room for a short text header (a close cause).
+    static constexpr std::size_t reserved_header_bytes = 64;
+    static constexpr std::size_t reserve_footprint = sizeof(Message) + reserved_header_bytes;
     static Handle create(PoolLimits limits, std::size_t reserved_messages = 0);
     static Handle create(PoolLimits limits, Reserve reserve);
 
@@ -68,9 +74,11 @@ public:
     const PoolLimits& limits() const noexcept { return limits_; }
     std::size_t bytes_in_use() const noexcept { return bytes_.load(std::memory_order_relaxed); }
     std::size_t peak_bytes() const noexcept { return peak_bytes_.load(std::memory_order_relaxed); }
-    std::size_t messages_in_use() const noexcept { return in_use_.load(std::memory_order_relaxed); }
+    std::size_t messages_in_use() const noexcept {
+        return shared_in_use_.load(std::memory_order_relaxed) + reserve_in_use_.load(std::memory_order_relaxed);
+    }
     std::size_t messages_created() const noexcept { return created_.load(std::memory_order_relaxed); }
-    // true when an inbound/application get(Always) could succeed now
+    // true when an acquire(Always, tier) is within the count limits now
     bool has_room(Tier tier) const noexcept;
     // true when acquire(Always, tier) would find a message now
     bool can_acquire(Tier tier) noexcept;
@@ -89,6 +97,18 @@ public:
     bool charge(std::size_t bytes, Tier tier) noexcept;
     void refund(std::size_t bytes) noexcept;
 
+    // Per-channel shares (for the engine). A received message is charged to
+    // the channel it arrived on until it comes back to the pool, from any
+    // thread; the counts of returns are cumulative per channel number and
+    // wrap, so a channel reads them once as its base when it opens.
+    void track_channel_shares();
+    void attribute(Message& message, ChannelNumber channel, std::uint32_t bytes) noexcept;
+    struct ShareReturns {
+        std::uint32_t messages = 0;
+        std::uint32_t bytes = 0;
+    };
+    ShareReturns share_returns(ChannelNumber channel) const noexcept;
+
 private:
     friend struct Message::Returner;
     Pool(PoolLimits limits, Reserve reserve);
@@ -96,8 +116,14 @@ private:
 
     void give_back(Message* message) noexcept;
     void release_owner() noexcept;
-    std::size_t reserve_bytes(Tier tier) const noexcept;
-    std::size_t reserve_messages(Tier tier) const noexcept;
+    // The shared space a tier may fill: everything but the notification
+    // bucket, and for the application tier the inbound reserve too.
+    std::size_t shared_messages(Tier tier) const noexcept;
+    std::size_t byte_limit(Tier tier) const noexcept;
+    std::size_t bytes_counted(Tier tier) const noexcept;
+    bool take_slot(Tier tier, bool& from_reserve) noexcept;
+    void give_slot(bool from_reserve) noexcept;
+    void shape_for_reserve(Message& message) noexcept;
     bool trim_free_buffers(std::size_t wanted) noexcept;
 
     PoolLimits limits_;
@@ -110,8 +136,18 @@ private:
 
     std::atomic<std::size_t> bytes_{0};
     std::atomic<std::size_t> peak_bytes_{0};
-    std::atomic<std::size_t> in_use_{0};
+    // Messages in use, by bucket: the notification reserve is a bucket of
+    // its own, so notifications the application holds take nothing from the
+    // space every other tier shares (docs/design.md, "Hostile peers").
+    std::atomic<std::size_t> shared_in_use_{0};
+    std::atomic<std::size_t> reserve_in_use_{0};
     std::atomic<std::size_t> created_{0};
+
+    struct ShareCounters {
+        std::atomic<std::uint32_t> messages{0};
+        std::atomic<std::uint32_t> bytes{0};
+    };
+    std::unique_ptr<ShareCounters[]> share_returns_; // by channel number, when tracked
 
     PoolListener* listener_ = nullptr; // guarded by free_mutex_
     std::atomic<bool> waiting_{false};

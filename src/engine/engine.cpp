@@ -30,6 +30,51 @@ Pool::Reserve pool_reserve(const Options& options) {
     return reserve;
 }
 
+struct Refusal {
+    Status status = Status::success;
+    const char* why = "";
+};
+
+// Options that cannot work, or contradict each other, are refused by name.
+Refusal check(const Options& options) {
+    const auto refuse = [](const char* why) { return Refusal{Status::not_allowed, why}; };
+    if (options.memory_limit < 2 * max_frame_size) return refuse("memory_limit must hold two maximum-size messages");
+    if (options.max_messages < reserve_for(options) + 1) {
+        return refuse("max_messages must leave room beside the notification reserve");
+    }
+    if (options.io_budget_bytes == 0) return refuse("io_budget_bytes must not be 0");
+    if (options.max_hello_bytes == 0 || options.max_hello_bytes > max_headers_size + max_body_size) {
+        return refuse("max_hello_bytes must be between 1 and 131070");
+    }
+    if (options.max_pending_handshakes == 0) return refuse("max_pending_handshakes must not be 0");
+    if (options.connect_timeout.count() < 0 || options.handshake_timeout.count() < 0 ||
+        options.frame_timeout.count() < 0) {
+        return refuse("timeouts must not be negative (0 turns one off)");
+    }
+    if (options.channel_share_messages > options.max_messages) {
+        return refuse("channel_share_messages must not exceed max_messages");
+    }
+    if (options.channel_share_bytes != 0 &&
+        (options.channel_share_bytes > options.memory_limit ||
+         options.channel_share_bytes < max_frame_size + sizeof(Message))) {
+        return refuse("channel_share_bytes must hold one maximum-size message and fit in memory_limit");
+    }
+    return {};
+}
+
+// The options as the engine runs them: shares resolved, initial_messages
+// capped by max_messages.
+Options effective(Options options) {
+    options.initial_messages = std::min(options.initial_messages, options.max_messages);
+    if (options.channel_share_messages == 0) {
+        options.channel_share_messages = std::max<std::size_t>(options.max_messages / 4, 1);
+    }
+    if (options.channel_share_bytes == 0) {
+        options.channel_share_bytes = std::max(options.memory_limit / 4, max_frame_size + sizeof(Message));
+    }
+    return options;
+}
+
 } // namespace
 
 // ---- channel numbers --------------------------------------------------------
@@ -53,23 +98,27 @@ void ChannelNumbers::release(ChannelNumber number) noexcept {
 
 // ---- engine core ------------------------------------------------------------
 
-EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller)
-    : options_(options), backend_(backend),
+EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller,
+                       const Clock& clock)
+    : options_(options), backend_(backend), clock_(clock),
       pool_(Pool::create(PoolLimits{options.initial_messages, options.max_messages, options.memory_limit},
                          pool_reserve(options))),
       poller_(std::move(poller)) {
     options_.backend = backend;
+    pool_->track_channel_shares();
 }
 
-Result<std::shared_ptr<EngineCore>> EngineCore::start(const Options& options) {
-    const std::size_t reserved = reserve_for(options);
-    // One message of the largest size must fit beside the reserve.
-    if (options.max_messages < reserved + 1 || options.memory_limit < 2 * max_frame_size) return Status::not_allowed;
+Result<std::shared_ptr<EngineCore>> EngineCore::start(const Options& requested, const Clock& clock, std::string* why) {
+    if (const Refusal refusal = check(requested); refusal.status != Status::success) {
+        if (why != nullptr) *why = refusal.why;
+        return refusal.status;
+    }
+    const Options options = effective(requested);
     if (Status s = net::startup(); s != Status::success) return s;
     Result<std::unique_ptr<poller::Poller>> poller = poller::make_poller(options.backend);
     if (!poller) return poller.status();
     const Backend backend = poller.value()->backend();
-    std::shared_ptr<EngineCore> core(new EngineCore(options, backend, std::move(poller.value())));
+    std::shared_ptr<EngineCore> core(new EngineCore(options, backend, std::move(poller.value()), clock));
     core->pool_->set_listener(core.get());
     core->reactor_ = std::make_unique<Reactor>(*core);
     core->thread_ = std::thread([reactor = core->reactor_.get()] { reactor->run(); });
@@ -182,8 +231,12 @@ Result<BinaryHeader> EngineCore::post(GroupState& group, Message::Ptr& message) 
 // ---- Engine -----------------------------------------------------------------
 
 Engine::Engine(const Options& options) {
-    Result<std::shared_ptr<detail::EngineCore>> core = detail::EngineCore::start(options);
-    if (!core) throw Error(core.status(), "tofu: engine could not start: " + std::string(to_string(core.status())));
+    std::string why;
+    Result<std::shared_ptr<detail::EngineCore>> core = detail::EngineCore::start(options, detail::Clock(), &why);
+    if (!core) {
+        throw Error(core.status(), "tofu: engine could not start: " + std::string(to_string(core.status())) +
+                                       (why.empty() ? std::string() : ": " + why));
+    }
     core_ = std::move(core.value());
 }
 
@@ -222,5 +275,17 @@ Result<ChannelGroup> Engine::create_group() {
 Backend Engine::backend() const noexcept { return core_->backend(); }
 const Options& Engine::options() const noexcept { return core_->options(); }
 const Pool& Engine::pool() const noexcept { return core_->pool(); }
+EngineStats Engine::stats() const noexcept { return core_->stats().snapshot(); }
+
+std::string_view to_string(Limit limit) noexcept {
+    switch (limit) {
+    case Limit::none: return "none";
+    case Limit::connect_timeout: return "connect_timeout";
+    case Limit::handshake_timeout: return "handshake_timeout";
+    case Limit::frame_timeout: return "frame_timeout";
+    case Limit::pending_evicted: return "pending_evicted";
+    }
+    return "unknown";
+}
 
 } // namespace tofu

@@ -5,7 +5,9 @@
 #include <tofu/engine.hpp>
 
 #include "engine/message_list.hpp"
+#include "engine/stats.hpp"
 #include "poller/poller.hpp"
+#include "reactor/clock.hpp"
 
 #include <array>
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,11 +27,18 @@ class Reactor;
 using GroupId = std::uint32_t;
 
 struct GroupState {
-    GroupState(GroupId group_id, std::shared_ptr<EngineCore> owner) : id(group_id), core(std::move(owner)) {}
+    GroupState(GroupId group_id, std::shared_ptr<EngineCore> owner);
     ~GroupState();
 
     const GroupId id;
     const std::shared_ptr<EngineCore> core;
+
+    // Bare wake-ups (update_receiver with an empty handle) take their
+    // messages from this small pool of the group's own, never from the
+    // engine's: a burst of them cannot delay the engine's notifications.
+    // While one is queued and not yet received, another adds nothing.
+    const Pool::Handle wakeups;
+    std::atomic<bool> wakeup_queued{false};
 
     // Receive queue: the I/O thread appends whole batches, one consumer takes.
     std::mutex mutex;
@@ -78,7 +88,10 @@ struct Command {
 
 class EngineCore final : public PoolListener, public std::enable_shared_from_this<EngineCore> {
 public:
-    static Result<std::shared_ptr<EngineCore>> start(const Options& options);
+    // `clock`: the steady clock, or a driven one for tests. `why`, when
+    // given, says which option was refused.
+    static Result<std::shared_ptr<EngineCore>> start(const Options& options, const Clock& clock = Clock(),
+                                                     std::string* why = nullptr);
     ~EngineCore();
 
     // Joins the I/O thread after it has handed everything back.
@@ -93,6 +106,13 @@ public:
     Backend backend() const noexcept { return backend_; }
     ChannelNumbers& numbers() noexcept { return numbers_; }
     poller::Poller& poller() noexcept { return *poller_; }
+    const Clock& clock() const noexcept { return clock_; }
+    StatsCounters& stats() noexcept { return stats_; }
+    // Driven clocks only: moves time and lets the reactor look at it.
+    void advance_clock(Clock::duration by) noexcept {
+        clock_.advance(by);
+        wake();
+    }
 
     // Makes the I/O thread look at its queues; coalesced: a burst of posts
     // while it is awake costs no system call at all.
@@ -108,11 +128,13 @@ public:
     bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
 private:
-    EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller);
+    EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller, const Clock& clock);
     bool push_command(Command command);
 
     Options options_;
     Backend backend_;
+    Clock clock_;
+    StatsCounters stats_;
     Pool::Handle pool_;
     std::unique_ptr<poller::Poller> poller_;
     ChannelNumbers numbers_;

@@ -3,6 +3,16 @@
 namespace tofu {
 namespace detail {
 
+namespace {
+// One wake-up queued, one the application still holds, a little slack: past
+// that, update_receiver() with an empty handle answers pool_empty.
+constexpr std::size_t wakeup_messages = 4;
+} // namespace
+
+GroupState::GroupState(GroupId group_id, std::shared_ptr<EngineCore> owner)
+    : id(group_id), core(std::move(owner)),
+      wakeups(Pool::create(PoolLimits{0, wakeup_messages, wakeup_messages * Pool::reserve_footprint})) {}
+
 GroupState::~GroupState() = default;
 
 void GroupState::deliver(MessageList& batch) {
@@ -43,9 +53,21 @@ ChannelGroup::~ChannelGroup() {
 
 Result<BinaryHeader> ChannelGroup::post(Message::Ptr& message) { return state_->core->post(*state_, message); }
 
+namespace {
+
+// A bare wake-up leaves the queue: a later one must be queued again. Done
+// before the application sees it (seq_cst), so that whoever found the flag
+// set had published its work before this consumer looks at it.
+Message::Ptr received(detail::GroupState& group, Message::Ptr message) {
+    if (&message->pool() == group.wakeups.get()) group.wakeup_queued.store(false, std::memory_order_seq_cst);
+    return message;
+}
+
+} // namespace
+
 Result<Message::Ptr> ChannelGroup::wait_receive(std::chrono::nanoseconds timeout) {
     detail::GroupState& group = *state_;
-    if (!group.taken.empty()) return group.taken.pop();
+    if (!group.taken.empty()) return received(group, group.taken.pop());
     std::unique_lock lock(group.mutex);
     if (group.queue.empty() && !group.engine_gone) {
         group.consumer_waiting = true;
@@ -54,7 +76,8 @@ Result<Message::Ptr> ChannelGroup::wait_receive(std::chrono::nanoseconds timeout
     }
     if (!group.queue.empty()) {
         group.taken.splice(group.queue);
-        return group.taken.pop();
+        lock.unlock();
+        return received(group, group.taken.pop());
     }
     if (group.engine_gone) return Status::shutdown_started;
     return Message::Ptr();
@@ -62,18 +85,19 @@ Result<Message::Ptr> ChannelGroup::wait_receive(std::chrono::nanoseconds timeout
 
 Status ChannelGroup::update_receiver(Message::Ptr message) {
     detail::GroupState& group = *state_;
-    if (!message) {
-        message = group.core->pool().acquire(Alloc::Always, MemoryTier::notification);
-        if (!message) return Status::pool_empty;
-        message->set_opcode(OpCode::Signal);
-    } else if (&message->pool() != &group.core->pool()) {
-        return Status::invalid_message;
-    }
-    message->header().origin = Origin::engine;
-    message->set_status(Status::receiver_update);
+    if (message && &message->pool() != &group.core->pool()) return Status::invalid_message;
     bool wake = false;
     {
         std::lock_guard lock(group.mutex);
+        if (!message) {
+            if (group.wakeup_queued.load(std::memory_order_seq_cst)) return Status::success; // one is on its way
+            message = group.wakeups->get(Alloc::Always);
+            if (!message) return Status::pool_empty; // the application holds every wake-up message
+            message->set_opcode(OpCode::Signal);
+            group.wakeup_queued.store(true, std::memory_order_seq_cst);
+        }
+        message->header().origin = Origin::engine;
+        message->set_status(Status::receiver_update);
         group.queue.push(std::move(message));
         wake = group.consumer_waiting;
     }

@@ -144,6 +144,7 @@ Message::Ptr Decoder::take() noexcept {
     if (state_ != State::complete) return Message::Ptr();
     state_ = State::header;
     header_filled_ = 0;
+    ++frames_;
     return std::move(target_);
 }
 

@@ -56,6 +56,10 @@ public:
     // true while part of a frame has been consumed
     bool mid_frame() const noexcept { return state_ != State::header || header_filled_ != 0; }
     bool holds_message() const noexcept { return static_cast<bool>(target_); }
+    // After need_message / need_memory: the header of the frame under way.
+    const FrameHeader& frame() const noexcept { return frame_; }
+    // Frames completed (taken) so far.
+    std::uint64_t frames() const noexcept { return frames_; }
     // After need_memory: how many more bytes the announced frame needs.
     std::size_t bytes_wanted() const noexcept;
     // Gives back a provided message that has not been filled yet.
@@ -71,6 +75,7 @@ private:
     std::size_t part_filled_ = 0;
     Message::Ptr target_;
     Status error_ = Status::success;
+    std::uint64_t frames_ = 0;
 };
 
 } // namespace tofu::wire

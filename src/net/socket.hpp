@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #ifdef _WIN32
 #include <winsock2.h>
@@ -76,13 +77,25 @@ public:
 
     IoResult accept(Socket& accepted) noexcept;
     IoResult read(std::span<std::byte> into) noexcept;
+    // Like read(), but the bytes stay queued in the kernel: the next read
+    // or peek returns them again.
+    IoResult peek(std::span<std::byte> into) noexcept;
     IoResult writev(std::span<const IoVec> parts) noexcept;
     void close() noexcept;
 
 private:
+    // The Unix socket file this listener bound. close() removes it only if
+    // the path still names that very file (device and inode, or volume and
+    // file index), so a file someone put there since is left alone.
+    struct OwnedPath {
+        std::string path;
+        std::uint64_t device = 0;
+        std::uint64_t file = 0;
+    };
+    void forget_path() noexcept;
+
     NativeHandle handle_ = invalid_handle;
-    // a Unix socket path this listener created, removed on close
-    std::string owned_path_;
+    OwnedPath owned_;
 };
 
 } // namespace tofu::net

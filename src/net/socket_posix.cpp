@@ -90,8 +90,16 @@ void tune_stream(int fd, int family) noexcept {
     }
 }
 
-// A path nobody accepts on is a leftover of a dead process: safe to remove.
-bool stale_unix_path(const SocketAddress& address) noexcept {
+bool is_socket_file(const std::string& path, struct stat& info) noexcept {
+    return ::lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
+}
+
+// A socket file nobody accepts on is a leftover of a dead process: safe to
+// remove. Anything else at the path (a regular file, a directory, a socket
+// someone listens on) is not ours to touch.
+bool stale_unix_socket(const std::string& path, const SocketAddress& address) noexcept {
+    struct stat info {};
+    if (!is_socket_file(path, info)) return false;
     const int probe = open_socket(AF_UNIX);
     if (probe < 0) return false;
     const bool refused = ::connect(probe, address.get(), address.length) != 0 && errno == ECONNREFUSED;
@@ -116,13 +124,13 @@ Status failure_status(int error, Status otherwise) noexcept {
 Status startup() noexcept { return Status::success; }
 
 Socket::Socket(Socket&& other) noexcept
-    : handle_(std::exchange(other.handle_, invalid_handle)), owned_path_(std::move(other.owned_path_)) {}
+    : handle_(std::exchange(other.handle_, invalid_handle)), owned_(std::exchange(other.owned_, OwnedPath{})) {}
 
 Socket& Socket::operator=(Socket&& other) noexcept {
     if (this != &other) {
         close();
         handle_ = std::exchange(other.handle_, invalid_handle);
-        owned_path_ = std::move(other.owned_path_);
+        owned_ = std::exchange(other.owned_, OwnedPath{});
     }
     return *this;
 }
@@ -134,10 +142,16 @@ void Socket::close() noexcept {
         ::close(handle_);
         handle_ = invalid_handle;
     }
-    if (!owned_path_.empty()) {
-        ::unlink(owned_path_.c_str());
-        owned_path_.clear();
+    forget_path();
+}
+
+void Socket::forget_path() noexcept {
+    if (owned_.path.empty()) return;
+    struct stat info {};
+    if (is_socket_file(owned_.path, info) && info.st_dev == owned_.device && info.st_ino == owned_.file) {
+        ::unlink(owned_.path.c_str());
     }
+    owned_ = OwnedPath{};
 }
 
 Result<Socket> Socket::listen(const Address& where, Address& bound) {
@@ -155,14 +169,17 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
         const int off = 0; // "all interfaces" means IPv4 too
         ::setsockopt(socket.handle_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
     }
+    const bool unix_path = where.kind == Address::Kind::uds && !where.abstract();
     int rc = ::bind(socket.handle_, address.get(), address.length);
-    if (rc != 0 && errno == EADDRINUSE && where.kind == Address::Kind::uds && !where.abstract() &&
-        stale_unix_path(address)) {
+    if (rc != 0 && errno == EADDRINUSE && unix_path && stale_unix_socket(where.path, address)) {
         ::unlink(where.path.c_str());
         rc = ::bind(socket.handle_, address.get(), address.length);
     }
     if (rc != 0) return errno == ENOENT || errno == ENOTDIR ? Status::uds_path_not_found : Status::listen_failed;
-    if (where.kind == Address::Kind::uds && !where.abstract()) socket.owned_path_ = where.path;
+    if (struct stat info {}; unix_path && is_socket_file(where.path, info)) {
+        socket.owned_ = OwnedPath{where.path, static_cast<std::uint64_t>(info.st_dev),
+                                  static_cast<std::uint64_t>(info.st_ino)};
+    }
     if (::listen(socket.handle_, SOMAXCONN) != 0) return Status::listen_failed;
 
     bound = where;
@@ -214,9 +231,11 @@ IoResult Socket::accept(Socket& accepted) noexcept {
     return {};
 }
 
-IoResult Socket::read(std::span<std::byte> into) noexcept {
+namespace {
+
+IoResult receive(int handle, std::span<std::byte> into, int flags) noexcept {
     for (;;) {
-        const ssize_t n = ::recv(handle_, into.data(), into.size(), 0);
+        const ssize_t n = ::recv(handle, into.data(), into.size(), flags);
         if (n > 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
         if (n == 0) return {IoState::closed, 0, Status::peer_disconnected};
         if (errno == EINTR) continue;
@@ -224,6 +243,12 @@ IoResult Socket::read(std::span<std::byte> into) noexcept {
         return {IoState::failed, 0, failure_status(errno, Status::recv_failed)};
     }
 }
+
+} // namespace
+
+IoResult Socket::read(std::span<std::byte> into) noexcept { return receive(handle_, into, 0); }
+
+IoResult Socket::peek(std::span<std::byte> into) noexcept { return receive(handle_, into, MSG_PEEK); }
 
 IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
     msghdr message{};

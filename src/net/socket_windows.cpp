@@ -158,8 +158,37 @@ Status unix_socket_failure(Status otherwise) noexcept {
     return ::WSAGetLastError() == WSAEAFNOSUPPORT ? Status::not_implemented_yet : otherwise;
 }
 
-// A path nobody accepts on is a leftover of a dead process: safe to remove.
-bool stale_unix_path(const sockaddr_un& address) noexcept {
+// Windows marks an AF_UNIX socket file with a reparse point of this tag
+// (ntifs.h IO_REPARSE_TAG_AF_UNIX; MinGW's headers lack it).
+constexpr DWORD reparse_tag_af_unix = 0x80000023;
+
+bool is_socket_file(const std::string& path) noexcept {
+    WIN32_FIND_DATAA data{};
+    const HANDLE found = ::FindFirstFileA(path.c_str(), &data);
+    if (found == INVALID_HANDLE_VALUE) return false;
+    ::FindClose(found);
+    return (data.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0 && data.dwReserved0 == reparse_tag_af_unix;
+}
+
+// Volume serial number and file index of the file itself (not of what a
+// reparse point would lead to); false when it cannot be opened.
+bool file_identity(const std::string& path, std::uint64_t& volume, std::uint64_t& index) noexcept {
+    const HANDLE file = ::CreateFileA(path.c_str(), FILE_READ_ATTRIBUTES,
+                                      FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING,
+                                      FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+    if (file == INVALID_HANDLE_VALUE) return false;
+    BY_HANDLE_FILE_INFORMATION info{};
+    const bool ok = ::GetFileInformationByHandle(file, &info) != 0;
+    ::CloseHandle(file);
+    volume = info.dwVolumeSerialNumber;
+    index = (std::uint64_t{info.nFileIndexHigh} << 32) | info.nFileIndexLow;
+    return ok;
+}
+
+// A socket file nobody accepts on is a leftover of a dead process: safe to
+// remove. Anything else at the path is not ours to touch.
+bool stale_unix_socket(const std::string& path, const sockaddr_un& address) noexcept {
+    if (!is_socket_file(path)) return false;
     const SOCKET probe = make_socket(AF_UNIX, 0);
     if (probe == INVALID_SOCKET) return false;
     const bool refused = ::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 &&
@@ -176,16 +205,13 @@ Status startup() noexcept {
 }
 
 Socket::Socket(Socket&& other) noexcept
-    : handle_(std::exchange(other.handle_, invalid_handle)), owned_path_(std::move(other.owned_path_)) {
-    other.owned_path_.clear();
-}
+    : handle_(std::exchange(other.handle_, invalid_handle)), owned_(std::exchange(other.owned_, OwnedPath{})) {}
 
 Socket& Socket::operator=(Socket&& other) noexcept {
     if (this != &other) {
         close();
         handle_ = std::exchange(other.handle_, invalid_handle);
-        owned_path_ = std::move(other.owned_path_);
-        other.owned_path_.clear();
+        owned_ = std::exchange(other.owned_, OwnedPath{});
     }
     return *this;
 }
@@ -199,10 +225,18 @@ void Socket::close() noexcept {
         ::closesocket(static_cast<SOCKET>(handle_));
         handle_ = invalid_handle;
     }
-    if (!owned_path_.empty()) {
-        ::DeleteFileA(owned_path_.c_str());
-        owned_path_.clear();
+    forget_path();
+}
+
+void Socket::forget_path() noexcept {
+    if (owned_.path.empty()) return;
+    std::uint64_t volume = 0;
+    std::uint64_t index = 0;
+    if (is_socket_file(owned_.path) && file_identity(owned_.path, volume, index) && volume == owned_.device &&
+        index == owned_.file) {
+        ::DeleteFileA(owned_.path.c_str());
     }
+    owned_ = OwnedPath{};
 }
 
 Result<Socket> Socket::listen(const Address& where, Address& bound) {
@@ -215,7 +249,7 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
         if (!socket.valid()) return unix_socket_failure(Status::listen_failed);
         const SOCKET s = static_cast<SOCKET>(socket.handle_);
         int rc = ::bind(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
-        if (rc != 0 && ::WSAGetLastError() == WSAEADDRINUSE && stale_unix_path(address)) {
+        if (rc != 0 && ::WSAGetLastError() == WSAEADDRINUSE && stale_unix_socket(where.path, address)) {
             // a leftover of a process that is gone, as socket_posix.cpp does
             ::DeleteFileA(where.path.c_str());
             rc = ::bind(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
@@ -224,7 +258,9 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
             // the folder may have gone since the check above
             return parent_exists(where.path) ? Status::listen_failed : Status::uds_path_not_found;
         }
-        socket.owned_path_ = where.path; // from here on, close() removes the file
+        if (std::uint64_t volume = 0, index = 0; file_identity(where.path, volume, index)) {
+            socket.owned_ = OwnedPath{where.path, volume, index}; // from here on, close() removes the file
+        }
         if (::listen(s, SOMAXCONN) != 0 || !set_non_blocking(s)) return Status::listen_failed;
         bound = where;
         return socket;
@@ -325,13 +361,23 @@ IoResult Socket::accept(Socket& accepted) noexcept {
     }
 }
 
-IoResult Socket::read(std::span<std::byte> into) noexcept {
+namespace {
+
+IoResult receive(SOCKET socket, std::span<std::byte> into, int flags) noexcept {
     if (into.empty()) return {IoState::done, 0, Status::success};
     const int size = static_cast<int>(std::min<std::size_t>(into.size(), INT_MAX));
-    const int got = ::recv(static_cast<SOCKET>(handle_), reinterpret_cast<char*>(into.data()), size, 0);
+    const int got = ::recv(socket, reinterpret_cast<char*>(into.data()), size, flags);
     if (got > 0) return {IoState::done, static_cast<std::size_t>(got), Status::success};
     if (got == 0) return {IoState::closed, 0, Status::peer_disconnected};
     return io_error(::WSAGetLastError(), Status::recv_failed);
+}
+
+} // namespace
+
+IoResult Socket::read(std::span<std::byte> into) noexcept { return receive(static_cast<SOCKET>(handle_), into, 0); }
+
+IoResult Socket::peek(std::span<std::byte> into) noexcept {
+    return receive(static_cast<SOCKET>(handle_), into, MSG_PEEK);
 }
 
 IoResult Socket::writev(std::span<const IoVec> parts) noexcept {

@@ -1,14 +1,23 @@
 #include <tofu/pool.hpp>
 
+#include <algorithm>
 #include <new>
+#include <utility>
 
 namespace tofu {
 
 namespace {
 constexpr std::size_t message_overhead = sizeof(Message);
-// room kept per reserved message for a short text header (a close cause)
-constexpr std::size_t reserved_header_bytes = 64;
+
+// Takes one unit of `counter` while it stays within `limit`.
+bool take_within(std::atomic<std::size_t>& counter, std::size_t limit) noexcept {
+    std::size_t current = counter.load(std::memory_order_relaxed);
+    do {
+        if (current + 1 > limit) return false;
+    } while (!counter.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel));
+    return true;
 }
+} // namespace
 
 void Pool::OwnerRelease::operator()(Pool* pool) const noexcept { pool->release_owner(); }
 
@@ -18,19 +27,17 @@ Pool::Handle Pool::create(PoolLimits limits, std::size_t reserved_messages) {
 
 Pool::Handle Pool::create(PoolLimits limits, Reserve reserve) {
     Handle pool(new Pool(limits, reserve));
-    // Hold every new message until all are made: a message put back at once
-    // would be recycled by the next acquire and only one would ever exist.
-    Message* made = nullptr;
     for (std::size_t i = 0; i < limits.initial_messages && i < limits.max_messages; ++i) {
-        Message::Ptr message = pool->acquire(Alloc::Always, Tier::notification);
-        if (!message) break;
-        message->next = made;
-        made = message.release();
-    }
-    while (made != nullptr) {
-        Message::Ptr message(made);
-        made = made->next;
-        message->next = nullptr;
+        if (!pool->charge(message_overhead, Tier::notification)) break;
+        auto* message = new (std::nothrow) Message(*pool);
+        if (message == nullptr) {
+            pool->refund(message_overhead);
+            break;
+        }
+        message->next = pool->free_list_;
+        pool->free_list_ = message;
+        ++pool->free_count_;
+        pool->created_.fetch_add(1, std::memory_order_relaxed);
     }
     return pool;
 }
@@ -45,20 +52,35 @@ Pool::~Pool() {
     }
 }
 
-std::size_t Pool::reserve_bytes(Tier tier) const noexcept {
-    if (tier == Tier::notification) return 0;
-    const std::size_t notifications = reserve_.notification_messages * (message_overhead + reserved_header_bytes);
-    return tier == Tier::inbound ? notifications : notifications + reserve_.inbound_bytes;
+std::size_t Pool::shared_messages(Tier tier) const noexcept {
+    std::size_t reserved = reserve_.notification_messages;
+    if (tier == Tier::application) reserved += reserve_.inbound_messages;
+    return limits_.max_messages - std::min(limits_.max_messages, reserved);
 }
 
-std::size_t Pool::reserve_messages(Tier tier) const noexcept {
-    if (tier == Tier::notification) return 0;
-    return tier == Tier::inbound ? reserve_.notification_messages
-                                 : reserve_.notification_messages + reserve_.inbound_messages;
+// Bytes are one account, but the bytes that held reserve messages stand on
+// (reserve_footprint each) are not counted against the lower tiers: they
+// come out of the reserve that was kept back for them.
+std::size_t Pool::byte_limit(Tier tier) const noexcept {
+    if (tier == Tier::notification) return limits_.memory_limit;
+    std::size_t reserved = reserve_.notification_messages * reserve_footprint;
+    if (tier == Tier::application) reserved += reserve_.inbound_bytes;
+    return limits_.memory_limit - std::min(limits_.memory_limit, reserved);
+}
+
+std::size_t Pool::bytes_counted(Tier tier) const noexcept {
+    const std::size_t used = bytes_.load(std::memory_order_seq_cst);
+    if (tier == Tier::notification) return used;
+    const std::size_t reserved = reserve_in_use_.load(std::memory_order_seq_cst) * reserve_footprint;
+    return used - std::min(used, reserved);
 }
 
 bool Pool::has_room(Tier tier) const noexcept {
-    return in_use_.load(std::memory_order_seq_cst) + 1 + reserve_messages(tier) <= limits_.max_messages;
+    if (tier == Tier::notification &&
+        reserve_in_use_.load(std::memory_order_seq_cst) < reserve_.notification_messages) {
+        return true;
+    }
+    return shared_in_use_.load(std::memory_order_seq_cst) + 1 <= shared_messages(tier);
 }
 
 bool Pool::can_acquire(Tier tier) noexcept {
@@ -71,8 +93,8 @@ bool Pool::can_acquire(Tier tier) noexcept {
 }
 
 bool Pool::can_charge(std::size_t bytes, Tier tier) noexcept {
-    const std::size_t limit = limits_.memory_limit - std::min(limits_.memory_limit, reserve_bytes(tier));
-    const std::size_t used = bytes_.load(std::memory_order_seq_cst);
+    const std::size_t limit = byte_limit(tier);
+    const std::size_t used = bytes_counted(tier);
     if (used + bytes <= limit) return true;
     std::size_t idle = 0;
     std::lock_guard lock(free_mutex_);
@@ -83,10 +105,15 @@ bool Pool::can_charge(std::size_t bytes, Tier tier) noexcept {
 }
 
 bool Pool::charge(std::size_t bytes, Tier tier) noexcept {
-    const std::size_t limit = limits_.memory_limit - std::min(limits_.memory_limit, reserve_bytes(tier));
+    const std::size_t limit = byte_limit(tier);
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::size_t current = bytes_.load(std::memory_order_relaxed);
-        while (current + bytes <= limit) {
+        // Reserve bytes in use stand outside the lower tiers' limit (and the
+        // hard limit holds whatever this reads: they are at most the reserve).
+        const std::size_t discount = tier == Tier::notification
+                                         ? 0
+                                         : reserve_in_use_.load(std::memory_order_seq_cst) * reserve_footprint;
+        while (current + bytes <= limit + discount) {
             if (bytes_.compare_exchange_weak(current, current + bytes, std::memory_order_acq_rel)) {
                 std::size_t peak = peak_bytes_.load(std::memory_order_relaxed);
                 while (peak < current + bytes &&
@@ -96,7 +123,7 @@ bool Pool::charge(std::size_t bytes, Tier tier) noexcept {
             }
         }
         // Idle messages may be sitting on capacity another message needs.
-        if (attempt == 0 && !trim_free_buffers(current + bytes - limit)) return false;
+        if (attempt == 0 && !trim_free_buffers(current + bytes - (limit + discount))) return false;
     }
     return false;
 }
@@ -114,37 +141,70 @@ bool Pool::trim_free_buffers(std::size_t wanted) noexcept {
     return freed != 0;
 }
 
-Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
-    const std::size_t reserve = reserve_messages(tier);
-    std::size_t in_use = in_use_.load(std::memory_order_relaxed);
-    do {
-        if (in_use + 1 + reserve > limits_.max_messages) return Message::Ptr();
-    } while (!in_use_.compare_exchange_weak(in_use, in_use + 1, std::memory_order_acq_rel));
+bool Pool::take_slot(Tier tier, bool& from_reserve) noexcept {
+    from_reserve = tier == Tier::notification && take_within(reserve_in_use_, reserve_.notification_messages);
+    return from_reserve || take_within(shared_in_use_, shared_messages(tier));
+}
 
+void Pool::give_slot(bool from_reserve) noexcept {
+    (from_reserve ? reserve_in_use_ : shared_in_use_).fetch_sub(1, std::memory_order_seq_cst);
+}
+
+// A reserve message holds exactly reserve_footprint bytes: idle buffers it
+// brought from the free list go back, and the header room for a close cause
+// is charged now, while the reserve guarantees it.
+void Pool::shape_for_reserve(Message& message) noexcept {
+    message.body_buffer().release();
+    if (message.header_buffer().capacity() != reserved_header_bytes) {
+        message.header_buffer().release();
+        (void)message.header_buffer().reserve(reserved_header_bytes, Status::invalid_headers_len, Tier::notification);
+    }
+}
+
+Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
+    bool from_reserve = false;
+    if (!take_slot(tier, from_reserve)) return Message::Ptr();
+
+    Message* message = nullptr;
     {
         std::lock_guard lock(free_mutex_);
         if (free_list_ != nullptr) {
-            Message* message = free_list_;
+            message = free_list_;
             free_list_ = message->next;
             message->next = nullptr;
             --free_count_;
-            return Message::Ptr(message);
         }
     }
     // The count check above already bounds created_ by max_messages: a message
-    // is created only when none is free, so created_ == in_use_ at that moment.
-    if (strategy == Alloc::PoolOnly || !charge(message_overhead, tier)) {
-        in_use_.fetch_sub(1, std::memory_order_acq_rel);
-        return Message::Ptr();
-    }
-    Message* message = new (std::nothrow) Message(*this);
+    // is created only when none is free, so created_ <= in use at that moment.
     if (message == nullptr) {
-        refund(message_overhead);
-        in_use_.fetch_sub(1, std::memory_order_acq_rel);
-        return Message::Ptr();
+        if (strategy == Alloc::PoolOnly || !charge(message_overhead, tier)) {
+            give_slot(from_reserve);
+            return Message::Ptr();
+        }
+        message = new (std::nothrow) Message(*this);
+        if (message == nullptr) {
+            refund(message_overhead);
+            give_slot(from_reserve);
+            return Message::Ptr();
+        }
+        created_.fetch_add(1, std::memory_order_relaxed);
     }
-    created_.fetch_add(1, std::memory_order_relaxed);
+    message->in_reserve_ = from_reserve;
+    if (from_reserve) shape_for_reserve(*message);
     return Message::Ptr(message);
+}
+
+void Pool::track_channel_shares() { share_returns_ = std::make_unique<ShareCounters[]>(std::size_t{1} << 16); }
+
+void Pool::attribute(Message& message, ChannelNumber channel, std::uint32_t bytes) noexcept {
+    message.share_channel_ = channel;
+    message.share_bytes_ = bytes;
+}
+
+Pool::ShareReturns Pool::share_returns(ChannelNumber channel) const noexcept {
+    const ShareCounters& counters = share_returns_[channel];
+    return {counters.messages.load(std::memory_order_seq_cst), counters.bytes.load(std::memory_order_seq_cst)};
 }
 
 Status Pool::put(Message::Ptr message) {
@@ -161,6 +221,16 @@ void Pool::set_listener(PoolListener* listener) noexcept {
 
 void Pool::give_back(Message* message) noexcept {
     message->reset();
+    if (message->share_channel_ != unassigned_channel) {
+        // Before `waiting` is read below: a reactor parked on this channel's
+        // share either sees the return or is woken (docs/design.md §5).
+        ShareCounters& counters = share_returns_[message->share_channel_];
+        counters.messages.fetch_add(1, std::memory_order_seq_cst);
+        counters.bytes.fetch_add(message->share_bytes_, std::memory_order_seq_cst);
+        message->share_channel_ = unassigned_channel;
+        message->share_bytes_ = 0;
+    }
+    const bool from_reserve = std::exchange(message->in_reserve_, false);
     bool orphaned = false;
     bool last = false;
     {
@@ -173,7 +243,8 @@ void Pool::give_back(Message* message) noexcept {
             orphaned = true;
         }
         // The pool outlives its owner until the last message came back.
-        last = in_use_.fetch_sub(1, std::memory_order_seq_cst) == 1 && orphaned;
+        give_slot(from_reserve);
+        last = orphaned && messages_in_use() == 0;
         // Read the flag only after the message is visible, so that either we
         // see the reactor waiting or the reactor's re-check sees our message.
         if (listener_ != nullptr && waiting_.load(std::memory_order_seq_cst)) listener_->memory_returned();
@@ -191,7 +262,7 @@ void Pool::release_owner() noexcept {
         std::lock_guard lock(free_mutex_);
         owner_alive_ = false;
         listener_ = nullptr;
-        last = in_use_.load(std::memory_order_seq_cst) == 0;
+        last = messages_in_use() == 0;
     }
     if (last) delete this;
 }

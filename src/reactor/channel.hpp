@@ -9,6 +9,8 @@
 #include "message/codec.hpp"
 #include "net/socket.hpp"
 #include "poller/poller.hpp"
+#include "reactor/protocol.hpp"
+#include "reactor/timers.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +20,7 @@ namespace tofu::detail {
 
 struct Channel;
 
-// Bytes read from a socket but not decoded yet because the pool ran out.
+// Bytes read from a socket and not decoded yet.
 struct ReadBuffer {
     static constexpr std::size_t capacity = 64 * 1024;
     std::unique_ptr<std::byte[]> data{new std::byte[capacity]};
@@ -80,19 +82,13 @@ private:
 
 enum class ChannelKind { listener, stream };
 
-// Protocol states of a stream channel (SPEC §3). The handshake states admit
-// only HelloRequest/HelloResponse on the wire.
-enum class ChannelState {
-    connecting,     // client: connect in flight, HelloRequest queued
-    hello_sent,     // client: waiting for the peer's HelloResponse
-    awaiting_hello, // server: accepted, waiting for the peer's HelloRequest
-    hello_received, // server: the application decides (HelloResponse / ByeSignal)
-    established,
-    bye_sent,       // our ByeRequest is queued or sent; waiting for ByeResponse
-    bye_received,   // the peer's ByeRequest arrived; we answer with ByeResponse
-    closing,        // our ByeResponse is queued: close once it is written
-    listening,
-    closed,
+using ChannelState = protocol::State;
+
+// What a channel that may not read is waiting for.
+enum class Wait {
+    none,
+    pool,  // pool memory for its next frame (the parked FIFO, longest first)
+    share, // its own received messages to come back (Options::channel_share_*)
 };
 
 struct Channel {
@@ -109,29 +105,43 @@ struct Channel {
 
     // Receive side.
     wire::Decoder decoder;
-    std::unique_ptr<ReadBuffer> stash;
-    bool peer_closed = false; // end of stream seen; decode what is left, then close
+    bool peer_closed = false;   // end of stream seen; decode what is left, then close
     bool peer_said_bye = false; // its ByeRequest arrived: a ByeResponse is owed
 
     // Readiness the reactor knows about but has not used up yet.
     bool read_ready = false;
     bool write_ready = false;
-    bool parked = false;        // waiting for pool memory
+    Wait waiting = Wait::none;
     bool accept_paused = false; // listener: out of descriptors
 
     poller::Interest registered;
-    Status close_cause = Status::success;
+    Cause close_cause;
+
+    // Deadlines; the frame deadline belongs to the frame the decoder had
+    // completed this many frames before (a new frame gets a new deadline).
+    Timers::Slot timers;
+    std::uint64_t timed_frame = 0;
+
+    // Admission: a pending connection remembers its listener; a listener
+    // counts its pending connections; bytes of the handshake budget held.
+    std::uint64_t listener_token = 0;
+    std::size_t pending_count = 0;
+    std::size_t handshake_bytes = 0;
+
+    // Share: received messages and bytes charged to this channel number,
+    // counted from the pool's cumulative returns at creation (wrapping).
+    std::uint32_t share_messages = 0;
+    std::uint32_t share_bytes = 0;
 
     ChannelLink ready_link;   // known ready, served round-robin
-    ChannelLink parked_link;  // waiting for memory, longest first
+    ChannelLink parked_link;  // waiting: in the parked FIFO or the over-share list
     ChannelLink dirty_link;   // interest may have changed
     ChannelLink notify_link;  // closed, its channel_closed still owed
+    ChannelLink pending_link; // accepted, hello not delivered: oldest first
 
     std::uint64_t token() const noexcept { return (std::uint64_t{generation} << 16) | number; }
-    bool handshake_done() const noexcept {
-        return state == ChannelState::established || state == ChannelState::bye_sent ||
-               state == ChannelState::bye_received || state == ChannelState::closing;
-    }
+    bool parked() const noexcept { return waiting != Wait::none; }
+    bool handshake_done() const noexcept { return protocol::handshake_done(state); }
 };
 
 } // namespace tofu::detail

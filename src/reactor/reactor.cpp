@@ -10,36 +10,63 @@ namespace {
 
 constexpr std::size_t max_events = 1024;
 constexpr std::size_t accepts_per_turn = 64;
-constexpr std::size_t spare_buffer_limit = 8;
-constexpr std::string_view cause_header = "~cause";
+constexpr std::size_t message_overhead = sizeof(Message);
+
+// The engine's own limits, with the status the messages they hand back carry.
+constexpr Cause connect_timed_out{Status::connect_failed, Limit::connect_timeout};
+constexpr Cause handshake_timed_out{Status::communication_failed, Limit::handshake_timeout};
+constexpr Cause frame_timed_out{Status::communication_failed, Limit::frame_timeout};
+constexpr Cause evicted{Status::communication_failed, Limit::pending_evicted};
+
+// Messages still queued when their channel closes come back with this.
+Status returned_status(Cause cause) noexcept {
+    return cause.status == Status::success ? Status::channel_closed : cause.status;
+}
+
+// What one frame takes from the pool: its message and its two buffers.
+std::size_t frame_bytes(const wire::FrameHeader& frame) noexcept {
+    return message_overhead + frame.headers_size + frame.body_size;
+}
+
+// `~cause:<name>`. The notification tier may use the whole limit, and room
+// for this line is what the reserve keeps (Pool::reserved_header_bytes).
+void add_cause(Message& message, Cause cause) {
+    const std::string_view name = cause.name();
+    char line[Pool::reserved_header_bytes];
+    const std::size_t length = cause_header.size() + 1 + name.size() + 2;
+    std::memcpy(line, cause_header.data(), cause_header.size());
+    line[cause_header.size()] = ':';
+    std::memcpy(line + cause_header.size() + 1, name.data(), name.size());
+    std::memcpy(line + length - 2, "\r\n", 2);
+    (void)message.header_buffer().append({reinterpret_cast<const std::byte*>(line), length},
+                                          Status::invalid_headers_len, MemoryTier::notification);
+}
+
+Admission::Budget handshake_budget(const Options& options) noexcept {
+    return {std::max(options.memory_limit / 8, message_overhead + options.max_hello_bytes),
+            std::max<std::size_t>(options.max_messages / 8, 1), options.max_pending_handshakes};
+}
 
 } // namespace
 
 Reactor::Reactor(EngineCore& core)
-    : core_(core), poller_(core.poller()), pool_(core.pool()), budget_(std::max<std::size_t>(core.options().io_budget_bytes, 1)),
-      channels_(65536), events_(max_events), scratch_(std::make_unique<ReadBuffer>()) {
+    : core_(core), poller_(core.poller()), pool_(core.pool()), options_(core.options()),
+      budget_(options_.io_budget_bytes), limits_{options_.max_hello_bytes}, now_(core.clock().now()),
+      channels_(65536), admission_(handshake_budget(options_)), events_(max_events),
+      scratch_(std::make_unique<ReadBuffer>()), stash_(std::make_unique<ReadBuffer>()) {
     iovecs_.reserve(net::max_iovecs);
     commands_.reserve(256);
 }
 
-Reactor::~Reactor() {
-    // Everything was closed by run()/finish_late(); unlink what is left so
-    // no list points into freed channels.
-    for (auto& channel : channels_) {
-        if (channel) {
-            ready_.remove(*channel);
-            parked_.remove(*channel);
-            dirty_.remove(*channel);
-            notify_pending_.remove(*channel);
-        }
-    }
-}
+Reactor::~Reactor() = default;
 
 // ---- the loop ---------------------------------------------------------------
 
 void Reactor::run() {
     for (;;) {
+        now_ = core_.clock().now();
         if (!handle_commands()) break;
+        expire_deadlines();
         retry_notifications();
         resume_parked();
         serve_ready();
@@ -47,17 +74,25 @@ void Reactor::run() {
         reconcile();
         graveyard_.clear();
 
-        std::chrono::milliseconds timeout{-1};
-        if (!ready_.empty() || !sleep_allowed()) timeout = std::chrono::milliseconds{0};
-        Result<std::size_t> ready = poller_.wait(events_, timeout);
+        Result<std::size_t> ready = poller_.wait(events_, wait_timeout());
         core_.woke_up();
         if (ready) dispatch(std::span<const poller::Event>(events_.data(), ready.value()));
     }
     close_everything();
 }
 
+std::chrono::milliseconds Reactor::wait_timeout() {
+    using std::chrono::milliseconds;
+    if (!ready_.empty() || !sleep_allowed()) return milliseconds{0};
+    const Clock::time_point next = timers_.next();
+    if (next == Clock::never()) return milliseconds{-1};
+    const Clock::time_point now = core_.clock().now();
+    return next <= now ? milliseconds{0} : std::chrono::ceil<milliseconds>(next - now);
+}
+
 bool Reactor::sleep_allowed() {
-    const bool waiting = !parked_.empty() || !notify_pending_.empty() || pool_empty_owed_ != 0;
+    const bool waiting =
+        !parked_.empty() || !over_share_.empty() || !notify_pending_.empty() || pool_empty_owed_ != 0;
     pool_.set_waiting(waiting);
     // prepare_to_sleep publishes "asleep" before we re-check memory, so a
     // message returned from now on either is seen here or wakes us.
@@ -71,10 +106,9 @@ bool Reactor::sleep_allowed() {
 
 void Reactor::dispatch(std::span<const poller::Event> events) {
     for (const poller::Event& event : events) {
-        const auto number = static_cast<ChannelNumber>(event.token & 0xFFFF);
-        Channel* channel = channels_[number].get();
         // A token from a closed registration names an older generation.
-        if (channel == nullptr || channel->token() != event.token || channel->state == ChannelState::closed) continue;
+        Channel* channel = channel_of(event.token);
+        if (channel == nullptr) continue;
         channel->read_ready |= event.readable;
         channel->write_ready |= event.writable;
         ready_.push_back(*channel);
@@ -96,16 +130,16 @@ void Reactor::serve_ready() {
 }
 
 bool Reactor::still_ready(const Channel& channel) const noexcept {
-    if (channel.kind == ChannelKind::listener) return channel.read_ready && !channel.parked && !channel.accept_paused;
+    if (channel.kind == ChannelKind::listener) return channel.read_ready && !channel.parked() && !channel.accept_paused;
     if (channel.state == ChannelState::connecting) return false;
     const bool can_write = channel.write_ready && !channel.send_queue.empty();
-    const bool can_read = channel.read_ready && !channel.parked && !channel.peer_closed;
+    const bool can_read = channel.read_ready && !channel.parked() && !channel.peer_closed;
     return can_write || can_read;
 }
 
 void Reactor::serve(Channel& channel) {
     if (channel.kind == ChannelKind::listener) {
-        if (channel.read_ready && !channel.parked && !channel.accept_paused) accept_connections(channel);
+        if (channel.read_ready && !channel.parked() && !channel.accept_paused) accept_connections(channel);
         return;
     }
     if (channel.state == ChannelState::connecting) {
@@ -117,7 +151,7 @@ void Reactor::serve(Channel& channel) {
         flush(channel);
         if (channel.state == ChannelState::closed) return;
     }
-    if (channel.read_ready && !channel.parked) receive(channel);
+    if (channel.read_ready && !channel.parked()) receive(channel);
 }
 
 // ---- commands ---------------------------------------------------------------
@@ -160,6 +194,12 @@ Channel* Reactor::channel_for(ChannelNumber number, const GroupState& group) noe
     return channel;
 }
 
+Channel* Reactor::channel_of(std::uint64_t token) noexcept {
+    Channel* channel = channels_[static_cast<ChannelNumber>(token & 0xFFFF)].get();
+    if (channel == nullptr || channel->token() != token || channel->state == ChannelState::closed) return nullptr;
+    return channel;
+}
+
 void Reactor::handle_post(Message::Ptr message, GroupState& group) {
     const OpCode op = message->opcode();
     if (op == OpCode::WelcomeRequest) return open_listener(std::move(message), group);
@@ -169,35 +209,12 @@ void Reactor::handle_post(Message::Ptr message, GroupState& group) {
     if (channel == nullptr) return hand_back(group, std::move(message), Status::channel_closed);
     if (op == OpCode::ByeSignal) {
         message.reset();
-        return close(*channel, Status::channel_closed);
+        return close(*channel, Cause{Status::channel_closed});
     }
     if (channel->kind == ChannelKind::listener) return hand_back(group, std::move(message), Status::not_allowed);
-
-    ChannelState next = channel->state;
-    bool allowed = false;
-    switch (op) {
-    case OpCode::HelloResponse:
-        allowed = channel->state == ChannelState::hello_received;
-        next = ChannelState::established;
-        break;
-    case OpCode::Request:
-    case OpCode::Response:
-    case OpCode::Signal:
-        allowed = channel->state == ChannelState::established || channel->state == ChannelState::bye_received;
-        break;
-    case OpCode::ByeRequest:
-        allowed = channel->state == ChannelState::established;
-        next = ChannelState::bye_sent;
-        break;
-    case OpCode::ByeResponse:
-        // Both sides may have said ByeRequest at once; either answer closes.
-        allowed = channel->peer_said_bye && channel->state != ChannelState::closing;
-        next = ChannelState::closing;
-        break;
-    default: break;
-    }
-    if (!allowed) return hand_back(group, std::move(message), Status::not_allowed);
-    channel->state = next;
+    const protocol::Verdict verdict = protocol::post(channel->state, channel->peer_said_bye, op);
+    if (verdict.status != Status::success) return hand_back(group, std::move(message), verdict.status);
+    channel->state = verdict.next;
     enqueue(*channel, std::move(message));
 }
 
@@ -230,6 +247,7 @@ void Reactor::open_connection(Message::Ptr message, GroupState& group) {
     Channel& channel =
         create_channel(number, ChannelKind::stream, ChannelState::connecting, group, std::move(socket.value()));
     channel.send_queue.push(std::move(message));
+    set_deadline(channel, Timeout::connect, options_.connect_timeout);
     mark_dirty(channel);
 }
 
@@ -247,7 +265,7 @@ void Reactor::remove_group(GroupState& group) {
         if (slot && slot->group == &group) {
             Channel& channel = *slot;
             if (channel.state != ChannelState::closed) {
-                close(channel, Status::channel_closed, false);
+                close(channel, Cause{Status::channel_closed}, false);
             } else {
                 notify_pending_.remove(channel);
                 finalize(channel);
@@ -266,7 +284,7 @@ void Reactor::remove_group(GroupState& group) {
 void Reactor::accept_connections(Channel& listener) {
     for (std::size_t i = 0; i < accepts_per_turn; ++i) {
         // accept ⇔ memory available: a new peer's hello needs a message.
-        if (!pool_.can_acquire(MemoryTier::inbound)) return park(listener);
+        if (!pool_.can_acquire(MemoryTier::inbound)) return park(listener, Wait::pool);
         net::Socket accepted;
         const net::IoResult result = listener.socket.accept(accepted);
         if (result.state == net::IoState::would_block) {
@@ -281,10 +299,15 @@ void Reactor::accept_connections(Channel& listener) {
             accept_paused_.push_back(listener.number);
             return;
         }
+        if (Channel* oldest = admission_.over_cap(listener)) close(*oldest, evicted);
         const ChannelNumber number = core_.numbers().allocate(listener.group->id);
         if (number == unassigned_channel) continue; // all 65,534 in use: the socket closes
         Channel& channel =
             create_channel(number, ChannelKind::stream, ChannelState::awaiting_hello, *listener.group, std::move(accepted));
+        admission_.enter(channel, listener);
+        core_.stats().accepted();
+        core_.stats().set_pending(admission_.size());
+        set_deadline(channel, Timeout::handshake, options_.handshake_timeout);
         // The peer's HelloRequest is probably there already.
         channel.read_ready = true;
         ready_.push_back(channel);
@@ -293,15 +316,21 @@ void Reactor::accept_connections(Channel& listener) {
 
 void Reactor::finish_connect(Channel& channel) {
     const Status status = channel.socket.connect_result();
-    if (status != Status::success) {
-        Message::Ptr hello = channel.send_queue.pop();
-        GroupState& group = *channel.group;
-        close(channel, status, false);
-        hand_back(group, std::move(hello), Status::connect_failed);
-        return;
-    }
+    if (status != Status::success) return fail_connect(channel, Cause{status});
+    timers_.clear(channel.timers, Timeout::connect);
     channel.state = ChannelState::hello_sent;
+    set_deadline(channel, Timeout::handshake, options_.handshake_timeout);
     channel.write_ready = true;
+}
+
+void Reactor::fail_connect(Channel& channel, Cause cause) {
+    // The channel never opened: no channel_closed; its HelloRequest comes
+    // back connect_failed and names the cause.
+    Message::Ptr hello = channel.send_queue.pop();
+    GroupState& group = *channel.group;
+    close(channel, cause, false);
+    add_cause(*hello, cause);
+    hand_back(group, std::move(hello), Status::connect_failed);
 }
 
 void Reactor::flush(Channel& channel) {
@@ -331,7 +360,7 @@ void Reactor::flush(Channel& channel) {
             channel.write_ready = false;
             return;
         }
-        if (result.state != net::IoState::done) return close(channel, result.status);
+        if (result.state != net::IoState::done) return close(channel, Cause{result.status});
 
         budget -= std::min(budget, result.bytes);
         std::size_t written = result.bytes;
@@ -347,10 +376,9 @@ void Reactor::flush(Channel& channel) {
             written -= remaining;
             channel.head_written = 0;
             Message::Ptr done = channel.send_queue.pop();
-            // The connection closes on both sides once a ByeResponse is out.
-            if (done->opcode() == OpCode::ByeResponse) close_after = true;
+            close_after = close_after || protocol::closes_after_write(done->opcode());
         }
-        if (close_after) return close(channel, Status::success);
+        if (close_after) return close(channel, Cause{Status::success});
         if (result.bytes < planned) {
             channel.write_ready = false; // the socket buffer is full
             return;
@@ -359,43 +387,67 @@ void Reactor::flush(Channel& channel) {
 }
 
 void Reactor::receive(Channel& channel) {
-    if (channel.stash) {
-        if (!decode(channel, *channel.stash)) return;
-        recycle(std::move(channel.stash));
+    if (stash_owner_ == &channel) {
+        if (!decode(channel, *stash_)) return track_frame_deadline(channel);
+        release_stash(channel);
     } else if (channel.decoder.mid_frame()) {
         // A frame whose header was complete when memory ran out may have no
         // bytes left to read (a bare header): let the decoder go on now.
         scratch_->begin = scratch_->end = 0;
-        if (!decode(channel, *scratch_)) return;
+        if (!decode(channel, *scratch_)) return track_frame_deadline(channel);
     }
     std::size_t budget = budget_;
-    while (budget != 0 && channel.read_ready && !channel.peer_closed) {
-        ReadBuffer& buffer = *scratch_;
-        buffer.begin = buffer.end = 0;
-        const net::IoResult result = channel.socket.read({buffer.data.get(), ReadBuffer::capacity});
-        if (result.state == net::IoState::would_block) {
-            channel.read_ready = false;
-            break;
-        }
-        if (result.state == net::IoState::closed) {
-            channel.peer_closed = true;
-            channel.read_ready = false;
-            break;
-        }
-        if (result.state == net::IoState::failed) return close(channel, result.status);
-        buffer.end = result.bytes;
-        budget -= std::min(budget, result.bytes);
-        // A short read of a stream socket means the kernel queue is empty.
-        if (result.bytes < ReadBuffer::capacity) channel.read_ready = false;
-        if (!decode(channel, buffer)) {
-            if (channel.state != ChannelState::closed && buffer.pending() != 0) {
-                channel.stash = std::move(scratch_);
-                scratch_ = take_buffer();
-            }
-            return;
-        }
+    bool more = true;
+    while (more && budget != 0 && channel.read_ready && !channel.peer_closed) {
+        if (!read_into_scratch(channel, more)) return; // closed
+        budget -= std::min(budget, scratch_->end);
     }
-    if (channel.peer_closed && channel.state != ChannelState::closed) close(channel, Status::peer_disconnected);
+    if (channel.state == ChannelState::closed) return;
+    if (channel.peer_closed) return close(channel, Cause{Status::peer_disconnected});
+    track_frame_deadline(channel);
+}
+
+// One read and its decoding. `more` turns false when the channel stops
+// (parked); false when the channel closed.
+bool Reactor::read_into_scratch(Channel& channel, bool& more) {
+    // While another channel owns the stash, bytes that could not be decoded
+    // would have nowhere to go: peek, and take only what was decoded.
+    const bool careful = stash_owner_ != nullptr;
+    ReadBuffer& buffer = *scratch_;
+    buffer.begin = buffer.end = 0;
+    const std::span<std::byte> room{buffer.data.get(), ReadBuffer::capacity};
+    const net::IoResult result = careful ? channel.socket.peek(room) : channel.socket.read(room);
+    switch (result.state) {
+    case net::IoState::would_block: channel.read_ready = false; return true;
+    case net::IoState::closed:
+        channel.peer_closed = true;
+        channel.read_ready = false;
+        return true;
+    case net::IoState::failed: close(channel, Cause{result.status}); return false;
+    case net::IoState::done: break;
+    }
+    buffer.end = result.bytes;
+    // A short read of a stream socket means the kernel queue is empty.
+    if (result.bytes < ReadBuffer::capacity) channel.read_ready = false;
+    more = decode(channel, buffer);
+    if (channel.state == ChannelState::closed) return false;
+    if (careful) {
+        // The peeked bytes the decoder used leave the kernel queue; a stream
+        // socket hands them over exactly as it showed them.
+        for (std::size_t taken = 0; taken < buffer.begin;) {
+            const net::IoResult consumed = channel.socket.read({buffer.data.get(), buffer.begin - taken});
+            if (consumed.state != net::IoState::done) {
+                close(channel, Cause{consumed.state == net::IoState::failed ? consumed.status
+                                                                             : Status::peer_disconnected});
+                return false;
+            }
+            taken += consumed.bytes;
+        }
+    } else if (!more && buffer.pending() != 0) {
+        std::swap(scratch_, stash_);
+        stash_owner_ = &channel;
+    }
+    return true;
 }
 
 bool Reactor::decode(Channel& channel, ReadBuffer& buffer) {
@@ -405,62 +457,134 @@ bool Reactor::decode(Channel& channel, ReadBuffer& buffer) {
         buffer.begin += step.consumed;
         switch (step.event) {
         case wire::Decoder::Event::need_bytes: return true;
-        case wire::Decoder::Event::need_message: {
-            Message::Ptr target = pool_.acquire(Alloc::Always, MemoryTier::inbound);
-            if (!target) {
-                park(channel);
-                return false;
-            }
-            channel.decoder.provide(std::move(target));
+        case wire::Decoder::Event::need_message:
+            if (!prepare_frame(channel)) return false;
             break;
-        }
-        case wire::Decoder::Event::need_memory: park(channel); return false;
+        case wire::Decoder::Event::need_memory: park(channel, Wait::pool); return false;
         case wire::Decoder::Event::message:
             on_message(channel, channel.decoder.take());
             if (channel.state == ChannelState::closed) return false;
             break;
-        case wire::Decoder::Event::error: close(channel, channel.decoder.error()); return false;
+        case wire::Decoder::Event::error: close(channel, Cause{channel.decoder.error()}); return false;
         }
     }
 }
 
-void Reactor::on_message(Channel& channel, Message::Ptr message) {
-    const OpCode op = message->opcode();
-    const bool hello = op == OpCode::HelloRequest || op == OpCode::HelloResponse;
-    bool valid = true;
-    bool close_after = false;
-    switch (channel.state) {
-    case ChannelState::awaiting_hello:
-        valid = op == OpCode::HelloRequest;
-        channel.state = ChannelState::hello_received;
-        break;
-    case ChannelState::hello_sent:
-        valid = op == OpCode::HelloResponse;
-        channel.state = ChannelState::established;
-        break;
-    case ChannelState::hello_received: valid = false; break;
-    default:
-        valid = !hello;
-        if (op == OpCode::ByeRequest) {
-            channel.peer_said_bye = true;
-            if (channel.state == ChannelState::established) channel.state = ChannelState::bye_received;
-        }
-        close_after = op == OpCode::ByeResponse;
-        break;
+// A frame header is complete: judge it before any memory is spent on it,
+// then find it a message within the limits of its channel.
+bool Reactor::prepare_frame(Channel& channel) {
+    const wire::FrameHeader& frame = channel.decoder.frame();
+    if (const Status verdict = protocol::admit(channel.state, frame, limits_); verdict != Status::success) {
+        close(channel, Cause{verdict});
+        return false;
     }
-    // Anything but the handshake before the handshake is a protocol error.
-    if (!valid) return close(channel, Status::not_allowed);
+    const std::size_t bytes = frame_bytes(frame);
+    const bool pending = protocol::pending(channel.state);
+    if (!pending && over_share(channel, bytes)) {
+        park(channel, Wait::share);
+        return false;
+    }
+    if (pending && !make_handshake_room(bytes)) {
+        close(channel, evicted);
+        return false;
+    }
+    Message::Ptr target = pool_.acquire(Alloc::Always, MemoryTier::inbound);
+    if (!target) {
+        park(channel, Wait::pool);
+        return false;
+    }
+    channel.decoder.provide(std::move(target));
+    if (pending) admission_.hold(channel, bytes);
+    return true;
+}
+
+void Reactor::on_message(Channel& channel, Message::Ptr message) {
+    const ChannelState before = channel.state;
+    const protocol::Arrival arrival = protocol::arrive(before, message->opcode());
+    channel.state = arrival.next;
+    channel.peer_said_bye = channel.peer_said_bye || arrival.peer_said_bye;
+    if (protocol::pending(before)) leave_pending(channel);
+    if (before != arrival.next) timers_.clear(channel.timers, Timeout::handshake); // the peer's part is done
     message->set_channel(channel.number);
+    // The message counts against this channel's share until it comes back.
+    const std::size_t bytes = message_overhead + message->capacity_bytes();
+    pool_.attribute(*message, channel.number, static_cast<std::uint32_t>(bytes));
+    channel.share_messages += 1;
+    channel.share_bytes += static_cast<std::uint32_t>(bytes);
     deliver(*channel.group, std::move(message));
-    if (close_after) close(channel, Status::success);
+    if (arrival.close_after) close(channel, Cause{Status::success});
+}
+
+// ---- deadlines --------------------------------------------------------------
+
+void Reactor::expire_deadlines() {
+    while (const std::optional<Timers::Expiry> expiry = timers_.expire(now_)) {
+        Channel* channel = channel_of(expiry->token);
+        if (channel == nullptr) continue; // a closed channel leaves the heap; kept as a guard
+        switch (expiry->kind) {
+        case Timeout::connect: fail_connect(*channel, connect_timed_out); break;
+        case Timeout::handshake: close(*channel, handshake_timed_out); break;
+        case Timeout::frame: close(*channel, frame_timed_out); break;
+        }
+    }
+}
+
+void Reactor::set_deadline(Channel& channel, Timeout kind, std::chrono::milliseconds after) {
+    if (after.count() == 0) return; // this timeout is off
+    timers_.set(channel.timers, kind, now_ + after);
+}
+
+// A frame under way must complete within frame_timeout of the read that
+// began it; a new frame gets a new deadline. A parked channel has none: the
+// engine stopped reading, not the peer sending.
+void Reactor::track_frame_deadline(Channel& channel) {
+    if (channel.state == ChannelState::closed) return;
+    if (!channel.decoder.mid_frame() || channel.parked()) {
+        timers_.clear(channel.timers, Timeout::frame);
+        return;
+    }
+    if (channel.timers.armed(Timeout::frame) && channel.timed_frame == channel.decoder.frames()) return;
+    channel.timed_frame = channel.decoder.frames();
+    set_deadline(channel, Timeout::frame, options_.frame_timeout);
+}
+
+// ---- admission and shares ---------------------------------------------------
+
+void Reactor::leave_pending(Channel& channel) {
+    Channel* listener = channel_of(channel.listener_token);
+    admission_.leave(channel, listener);
+    core_.stats().set_pending(admission_.size());
+}
+
+bool Reactor::make_handshake_room(std::size_t bytes) {
+    while (!admission_.fits(bytes)) {
+        Channel* oldest = admission_.oldest_holding();
+        if (oldest == nullptr) return false;
+        close(*oldest, evicted);
+    }
+    return true;
+}
+
+// Whether one more message of `bytes` would take the channel past its share
+// (received messages not returned yet; returns come from any thread).
+bool Reactor::over_share(const Channel& channel, std::size_t bytes) const noexcept {
+    const Pool::ShareReturns returned = pool_.share_returns(channel.number);
+    // Returns of an older channel with this number can overtake: held counts
+    // below zero read as zero.
+    const auto held = [](std::uint32_t charged, std::uint32_t back) {
+        return static_cast<std::size_t>(std::max<std::int32_t>(static_cast<std::int32_t>(charged - back), 0));
+    };
+    return held(channel.share_messages, returned.messages) + 1 > options_.channel_share_messages ||
+           held(channel.share_bytes, returned.bytes) + bytes > options_.channel_share_bytes;
 }
 
 // ---- memory and backpressure ------------------------------------------------
 
-void Reactor::park(Channel& channel) {
-    channel.parked = true;
-    parked_.push_back(channel);
+void Reactor::park(Channel& channel, Wait why) {
+    channel.waiting = why;
+    (why == Wait::share ? over_share_ : parked_).push_back(channel);
     ready_.remove(channel);
+    track_frame_deadline(channel);
     mark_dirty(channel);
     GroupState& group = *channel.group;
     if (!group.pool_empty_sent && !group.pool_empty_pending) {
@@ -481,38 +605,42 @@ bool Reactor::can_resume(Channel& channel) noexcept {
 }
 
 void Reactor::resume_parked() {
-    if (parked_.empty()) return;
-    // Longest waiting first; a resumed channel re-checks its socket (and its
-    // stash) at once, with no new kernel event needed.
-    while (!parked_.empty() && can_resume(*parked_.front())) {
-        Channel& channel = *parked_.pop_front();
-        channel.parked = false;
-        channel.read_ready = true;
-        ready_.push_back(channel);
-        mark_dirty(channel);
+    // Over its share: each waits for its own messages, in no common order.
+    for (Channel* channel = over_share_.front(); channel != nullptr;) {
+        Channel* next = channel->parked_link.next;
+        if (!over_share(*channel, frame_bytes(channel->decoder.frame()))) {
+            over_share_.remove(*channel);
+            resume(*channel);
+        }
+        channel = next;
     }
-    if (parked_.empty()) {
+    // Waiting for the pool: longest waiting first. A resumed channel
+    // re-checks its socket (and the stash) at once, no new kernel event needed.
+    while (!parked_.empty() && can_resume(*parked_.front())) resume(*parked_.pop_front());
+    if (parked_.empty() && over_share_.empty()) {
         for (auto& [id, group] : groups_) group->pool_empty_sent = false;
     }
 }
 
+void Reactor::resume(Channel& channel) {
+    channel.waiting = Wait::none;
+    channel.read_ready = true;
+    ready_.push_back(channel);
+    mark_dirty(channel);
+}
+
 bool Reactor::memory_would_help() noexcept {
     if ((!notify_pending_.empty() || pool_empty_owed_ != 0) && pool_.can_acquire(MemoryTier::notification)) return true;
+    for (Channel* channel = over_share_.front(); channel != nullptr; channel = channel->parked_link.next) {
+        if (!over_share(*channel, frame_bytes(channel->decoder.frame()))) return true;
+    }
     return !parked_.empty() && can_resume(*parked_.front());
 }
 
-std::unique_ptr<ReadBuffer> Reactor::take_buffer() {
-    if (spare_buffers_.empty()) return std::make_unique<ReadBuffer>();
-    std::unique_ptr<ReadBuffer> buffer = std::move(spare_buffers_.back());
-    spare_buffers_.pop_back();
-    return buffer;
-}
-
-void Reactor::recycle(std::unique_ptr<ReadBuffer> buffer) {
-    if (buffer && spare_buffers_.size() < spare_buffer_limit) {
-        buffer->begin = buffer->end = 0;
-        spare_buffers_.push_back(std::move(buffer));
-    }
+void Reactor::release_stash(Channel& channel) noexcept {
+    if (stash_owner_ != &channel) return;
+    stash_owner_ = nullptr;
+    stash_->begin = stash_->end = 0;
 }
 
 // ---- delivery ---------------------------------------------------------------
@@ -544,16 +672,7 @@ bool Reactor::notify_closed(Channel& channel) {
     if (!message) return false;
     message->set_channel(channel.number);
     message->set_opcode(OpCode::ByeSignal);
-    // The cause travels as a text header; the reserve keeps room for it.
-    const std::string_view cause = to_string(channel.close_cause);
-    char line[64];
-    const std::size_t length = cause_header.size() + 1 + cause.size() + 2;
-    std::memcpy(line, cause_header.data(), cause_header.size());
-    line[cause_header.size()] = ':';
-    std::memcpy(line + cause_header.size() + 1, cause.data(), cause.size());
-    std::memcpy(line + length - 2, "\r\n", 2);
-    (void)message->header_buffer().append({reinterpret_cast<const std::byte*>(line), length},
-                                          Status::invalid_headers_len, MemoryTier::notification);
+    add_cause(*message, channel.close_cause);
     hand_back(*channel.group, std::move(message), Status::channel_closed);
     return true;
 }
@@ -595,6 +714,10 @@ Channel& Reactor::create_channel(ChannelNumber number, ChannelKind kind, Channel
     channel->state = state;
     channel->group = &group;
     channel->socket = std::move(socket);
+    channel->timers.token = channel->token();
+    const Pool::ShareReturns base = pool_.share_returns(number);
+    channel->share_messages = base.messages;
+    channel->share_bytes = base.bytes;
     channel->registered = desired_interest(*channel);
     if (poller_.add(channel->socket.handle(), channel->token(), channel->registered) != Status::success) {
         channel->registered = poller::Interest{};
@@ -603,25 +726,32 @@ Channel& Reactor::create_channel(ChannelNumber number, ChannelKind kind, Channel
     return *channels_[number];
 }
 
-void Reactor::close(Channel& channel, Status cause, bool notify) {
+void Reactor::close(Channel& channel, Cause cause, bool notify) {
     if (channel.state == ChannelState::closed) return;
+    // Before its hello reached the application, a connection was never a
+    // channel to it: it ends without a channel_closed (counted in stats).
+    const bool refused = protocol::pending(channel.state);
+    if (refused) leave_pending(channel);
+    notify = notify && !refused;
+    core_.stats().closed(cause, refused, notify);
     const bool was_listener = channel.kind == ChannelKind::listener;
     poller_.remove(channel.socket.handle(), channel.token());
     channel.socket.close();
     channel.state = ChannelState::closed;
     ready_.remove(channel);
-    parked_.remove(channel);
+    (channel.waiting == Wait::share ? over_share_ : parked_).remove(channel);
+    channel.waiting = Wait::none;
     dirty_.remove(channel);
-    channel.parked = false;
+    timers_.remove(channel.timers);
+    release_stash(channel);
     channel.close_cause = cause;
 
     // Every message still queued goes back to the application with a status.
-    const Status returned = cause == Status::success ? Status::channel_closed : cause;
+    const Status returned = returned_status(cause);
     while (Message::Ptr message = channel.send_queue.pop()) {
         if (notify) hand_back(*channel.group, std::move(message), returned);
     }
     channel.decoder = wire::Decoder();
-    recycle(std::move(channel.stash));
 
     // A descriptor came free: listeners that ran out may accept again.
     if (!was_listener && !accept_paused_.empty()) {
@@ -653,10 +783,10 @@ poller::Interest Reactor::desired_interest(const Channel& channel) const noexcep
     poller::Interest interest;
     switch (channel.state) {
     case ChannelState::closed: return interest;
-    case ChannelState::listening: interest.read = !channel.parked && !channel.accept_paused; return interest;
+    case ChannelState::listening: interest.read = !channel.parked() && !channel.accept_paused; return interest;
     case ChannelState::connecting: interest.write = true; return interest;
     default:
-        interest.read = !channel.parked && !channel.peer_closed;
+        interest.read = !channel.parked() && !channel.peer_closed;
         // Known-writable channels are served from the ready list; the kernel
         // is asked only after a write would have blocked.
         interest.write = !channel.send_queue.empty() && !channel.write_ready;
@@ -672,7 +802,7 @@ void Reactor::reconcile() {
         if (poller_.modify(channel->socket.handle(), channel->token(), desired) == Status::success) {
             channel->registered = desired;
         } else {
-            close(*channel, Status::communication_failed);
+            close(*channel, Cause{Status::communication_failed});
         }
     }
 }
@@ -680,7 +810,7 @@ void Reactor::reconcile() {
 void Reactor::close_everything() {
     for (auto& slot : channels_) {
         if (!slot) continue;
-        if (slot->state != ChannelState::closed) close(*slot, Status::shutdown_started);
+        if (slot->state != ChannelState::closed) close(*slot, Cause{Status::shutdown_started});
     }
     // What is still owed a notification gets one if memory allows; the
     // hard limit holds even at shutdown.

@@ -1,9 +1,13 @@
 #pragma once
-// The I/O thread's loop (SPEC §5): take commands, hand out memory that came
-// back, serve known-ready channels round-robin with a byte budget, deliver
-// batches to the groups, reconcile interest with the poller, wait.
+// The I/O thread's loop (SPEC §5): take commands, expire deadlines, hand out
+// memory that came back, serve known-ready channels round-robin with a byte
+// budget, deliver batches to the groups, reconcile interest with the poller,
+// wait until the nearest deadline.
 #include "engine/engine_core.hpp"
+#include "reactor/admission.hpp"
 #include "reactor/channel.hpp"
+#include "reactor/protocol.hpp"
+#include "reactor/timers.hpp"
 
 #include <memory>
 #include <unordered_map>
@@ -38,19 +42,33 @@ private:
     void serve(Channel& channel);
     void accept_connections(Channel& listener);
     void finish_connect(Channel& channel);
+    void fail_connect(Channel& channel, Cause cause);
     void flush(Channel& channel);
     void receive(Channel& channel);
+    bool read_into_scratch(Channel& channel, bool& more);
     bool decode(Channel& channel, ReadBuffer& buffer);
+    bool prepare_frame(Channel& channel);
     void on_message(Channel& channel, Message::Ptr message);
     bool still_ready(const Channel& channel) const noexcept;
 
+    // deadlines
+    void expire_deadlines();
+    void set_deadline(Channel& channel, Timeout kind, std::chrono::milliseconds after);
+    void track_frame_deadline(Channel& channel);
+    std::chrono::milliseconds wait_timeout();
+
+    // admission and shares
+    void leave_pending(Channel& channel);
+    bool make_handshake_room(std::size_t bytes);
+    bool over_share(const Channel& channel, std::size_t bytes) const noexcept;
+
     // memory
-    void park(Channel& channel);
+    void park(Channel& channel, Wait why);
     bool can_resume(Channel& channel) noexcept;
     void resume_parked();
+    void resume(Channel& channel);
     bool memory_would_help() noexcept;
-    std::unique_ptr<ReadBuffer> take_buffer();
-    void recycle(std::unique_ptr<ReadBuffer> buffer);
+    void release_stash(Channel& channel) noexcept;
 
     // delivery
     void deliver(GroupState& group, Message::Ptr message);
@@ -63,27 +81,34 @@ private:
     // lifecycle and interest
     Channel& create_channel(ChannelNumber number, ChannelKind kind, ChannelState state, GroupState& group,
                             net::Socket socket);
-    void close(Channel& channel, Status cause, bool notify = true);
+    void close(Channel& channel, Cause cause, bool notify = true);
     void finalize(Channel& channel);
     void mark_dirty(Channel& channel) noexcept { dirty_.push_back(channel); }
     void reconcile();
     poller::Interest desired_interest(const Channel& channel) const noexcept;
     Channel* channel_for(ChannelNumber number, const GroupState& group) noexcept;
+    Channel* channel_of(std::uint64_t token) noexcept;
     bool sleep_allowed();
     void close_everything();
 
     EngineCore& core_;
     poller::Poller& poller_;
     Pool& pool_;
+    const Options& options_;
     const std::size_t budget_;
+    const protocol::Limits limits_;
+    Clock::time_point now_;
 
     std::vector<std::unique_ptr<Channel>> channels_; // by number
     ChannelList<&Channel::ready_link> ready_;
-    ChannelList<&Channel::parked_link> parked_;
+    ChannelList<&Channel::parked_link> parked_;     // Wait::pool, longest first
+    ChannelList<&Channel::parked_link> over_share_; // Wait::share
     ChannelList<&Channel::dirty_link> dirty_;
     ChannelList<&Channel::notify_link> notify_pending_;
     std::vector<ChannelNumber> accept_paused_;
     std::vector<std::unique_ptr<Channel>> graveyard_; // freed at the end of an iteration
+    Timers timers_;
+    Admission admission_;
 
     std::unordered_map<GroupId, std::shared_ptr<GroupState>> groups_;
     std::vector<GroupState*> outboxes_;
@@ -92,8 +117,15 @@ private:
     std::vector<Command> commands_;
     std::vector<poller::Event> events_;
     std::vector<net::IoVec> iovecs_;
+    // The engine's only read buffers, whatever the number of connections:
+    // every read goes to `scratch_`; bytes a channel read but could not
+    // decode (the pool ran out mid-buffer) move to `stash_`, which one
+    // channel at a time may own. While it is owned, reads peek and take
+    // from the kernel only what was decoded, so nothing is read that
+    // cannot be kept (docs/design.md, "Every byte inside the limit").
     std::unique_ptr<ReadBuffer> scratch_;
-    std::vector<std::unique_ptr<ReadBuffer>> spare_buffers_;
+    std::unique_ptr<ReadBuffer> stash_;
+    Channel* stash_owner_ = nullptr;
     std::uint32_t generation_ = 0;
 };
 

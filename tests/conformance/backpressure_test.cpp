@@ -177,7 +177,7 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
 TEST_P(Backpressure, ExhaustionAtMessageBoundaryResumesOnReturnAlone) {
     Options receiver_options;
     receiver_options.max_messages = 8; // 1 in reserve: the application can hold 7
-    Engine receiver_engine(options(receiver_options));
+    Engine receiver_engine(whole_pool(receiver_options));
     Engine sender_engine(options());
     Group receiver(receiver_engine, "receiver");
     Group sender(sender_engine, "sender");
@@ -231,7 +231,7 @@ TEST_P(Backpressure, ExhaustionAtMessageBoundaryResumesOnReturnAlone) {
 TEST_P(Backpressure, BareFrameReadWhilePoolIsEmptyIsDeliveredOnReturn) {
     Options receiver_options;
     receiver_options.max_messages = 8; // the application can hold 7
-    Engine receiver_engine(options(receiver_options));
+    Engine receiver_engine(whole_pool(receiver_options));
     Engine sender_engine(options());
     Group receiver(receiver_engine, "receiver");
     Group sender(sender_engine, "sender");
@@ -291,7 +291,7 @@ TEST_P(Backpressure, ExhaustionInTheMiddleOfAMessageResumesOnReturnAlone) {
     Options receiver_options;
     receiver_options.max_messages = 64;
     receiver_options.memory_limit = 2 * max_frame_size; // the minimum: one big message fits, not two
-    Engine receiver_engine(options(receiver_options));
+    Engine receiver_engine(whole_pool(receiver_options));
     Engine sender_engine(options());
     Group receiver(receiver_engine, "receiver");
     Group sender(sender_engine, "sender");

@@ -101,7 +101,7 @@ TEST_P(Close, GracefulByeFromEitherSide) {
 TEST_P(Close, ByeResponseArrivingWhilePoolIsExhaustedIsDelivered) {
     Options small;
     small.max_messages = 8; // the application can hold 7
-    Engine client_engine(options(small));
+    Engine client_engine(whole_pool(small));
     Engine server_engine(options());
     Group client(client_engine, "client");
     Group server(server_engine, "server");
@@ -226,7 +226,7 @@ TEST_P(Close, AbortListenerKeepsItsConnections) {
 TEST_P(Close, AbortHandsBackQueuedMessagesInOrder) {
     Options receiver_options;
     receiver_options.max_messages = 8;
-    Engine receiver_engine(options(receiver_options));
+    Engine receiver_engine(whole_pool(receiver_options));
     Engine sender_engine(options());
     Group receiver(receiver_engine, "receiver");
     Group sender(sender_engine, "sender");
@@ -290,7 +290,7 @@ TEST_P(Close, AbortHandsBackQueuedMessagesInOrder) {
 TEST_P(Close, PeerAbortHandsBackQueuedMessagesWithTheCause) {
     Options receiver_options;
     receiver_options.max_messages = 8;
-    Engine receiver_engine(options(receiver_options));
+    Engine receiver_engine(whole_pool(receiver_options));
     Engine sender_engine(options());
     Group receiver(receiver_engine, "receiver");
     Group sender(sender_engine, "sender");
@@ -344,7 +344,7 @@ TEST_P(Close, PeerAbortHandsBackQueuedMessagesWithTheCause) {
 TEST_P(Close, EngineDestructionClosesEverythingAndHandsBackQueue) {
     Options peer_options;
     peer_options.max_messages = 8;
-    Engine peer_engine(options(peer_options));
+    Engine peer_engine(whole_pool(peer_options));
     Group peer(peer_engine, "peer");
     std::optional<Engine> engine(std::in_place, options());
     Group group(*engine, "doomed");

@@ -104,6 +104,14 @@ protected:
         base.backend = GetParam();
         return base;
     }
+    // Options where one channel may hold the whole pool: for scenarios about
+    // the pool itself running dry (the per-channel share has its own cases).
+    Options whole_pool(Options base) const {
+        base = options(base);
+        base.channel_share_messages = base.max_messages;
+        base.channel_share_bytes = base.memory_limit;
+        return base;
+    }
 };
 
 struct BackendName {
@@ -168,6 +176,19 @@ inline Message::Ptr get_blocking(Engine& engine, Clock::time_point deadline) {
         if (Clock::now() > deadline) return Message::Ptr();
         if (attempt < 64) std::this_thread::yield();
         else std::this_thread::sleep_for(50us);
+    }
+}
+
+// Engine counters are written by the I/O thread: waits (with a short
+// back-off) until `ready` holds for a snapshot; false after the safety net.
+template <class Predicate>
+bool wait_for_stats(const Engine& engine, Predicate ready) {
+    const Clock::time_point deadline = Clock::now() + kWait;
+    for (unsigned attempt = 0;; ++attempt) {
+        if (ready(engine.stats())) return true;
+        if (Clock::now() > deadline) return false;
+        if (attempt < 64) std::this_thread::yield();
+        else std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
 }
 

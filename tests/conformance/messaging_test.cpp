@@ -137,8 +137,10 @@ TEST_P(Messaging, MaximumSizeMessagesBothWaysByteExact) {
 }
 
 // update_receiver from 8 threads while a peer streams into the same group:
-// every update arrives (status receiver_update, from the engine), each
-// thread's in its own order, and the network stream stays in order too.
+// every update with a message arrives (status receiver_update, from the
+// engine), each thread's in its own order, and the network stream stays in
+// order too. Bare wake-ups coalesce: at least one arrives, never more than
+// were asked for, and none is refused (they do not take pool memory).
 TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
     Pair p(options(), options());
     ASSERT_TRUE(p.link);
@@ -156,14 +158,7 @@ TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
             std::uint64_t seq = 0;
             for (std::size_t i = 0; i < updates; ++i) {
                 if (i % wakeup_every == wakeup_every - 1) {
-                    // A bare wake-up takes a reserve message: wait for one.
-                    Status s = Status::pool_empty;
-                    const Clock::time_point deadline = Clock::now() + kWait;
-                    while ((s = p.server.raw().update_receiver(Message::Ptr())) == Status::pool_empty &&
-                           Clock::now() < deadline) {
-                        std::this_thread::sleep_for(50us);
-                    }
-                    EXPECT_EQ(s, Status::success);
+                    EXPECT_EQ(p.server.raw().update_receiver(Message::Ptr()), Status::success);
                     ++wakeups_sent[t];
                     continue;
                 }
@@ -184,12 +179,15 @@ TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
     StreamChecker checker(threads + 1, small_shape);
     std::size_t wakeups = 0;
     const std::size_t payloads = network + threads * (updates - updates / wakeup_every);
+    const auto is_wakeup = [](const Message& message) {
+        return message.from_engine() && message.status() == Status::receiver_update && !message.find_header("t");
+    };
     while (checker.total() < payloads && checker.failures() == 0) {
         Message::Ptr got = p.server.next();
         if (!got) break;
         if (got->from_engine()) {
             ASSERT_EQ(got->status(), Status::receiver_update) << describe(got);
-            if (!got->find_header("t")) {
+            if (is_wakeup(*got)) {
                 EXPECT_EQ(got->opcode(), OpCode::Signal) << "a bare wake-up is a Signal";
                 ++wakeups;
                 continue;
@@ -205,34 +203,35 @@ TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
     }
     for (auto& w : workers) w.join();
     sender.join();
-    // Trailing bare wake-ups may still be queued.
-    std::size_t expected_wakeups = 0;
-    for (std::size_t n : wakeups_sent) expected_wakeups += n;
-    while (wakeups < expected_wakeups) {
-        Message::Ptr got = p.server.next();
-        if (!got) break;
-        EXPECT_TRUE(got->from_engine() && got->status() == Status::receiver_update && !got->find_header("t"))
-            << describe(got);
+    // A wake-up may still be queued; then nothing more.
+    while (Message::Ptr got = p.server.poll(kQuiet)) {
+        EXPECT_TRUE(is_wakeup(*got)) << describe(got);
         ++wakeups;
     }
+    std::size_t asked = 0;
+    for (std::size_t n : wakeups_sent) asked += n;
     EXPECT_EQ(checker.received(0), network);
     for (std::uint32_t t = 1; t <= threads; ++t) {
         EXPECT_EQ(checker.received(t), updates - updates / wakeup_every);
     }
-    EXPECT_EQ(wakeups, expected_wakeups);
-    p.server.expect_quiet();
+    EXPECT_GE(wakeups, 1u);
+    EXPECT_LE(wakeups, asked);
+    std::cout << "[ wake-ups ] " << asked << " asked for, " << wakeups << " delivered" << std::endl;
 }
 
 // An update with a message keeps its content; an empty one is a Signal; both
-// say receiver_update and come from the engine, in FIFO order.
+// say receiver_update and come from the engine, in FIFO order. Bare wake-ups
+// coalesce while one is queued, and take nothing from the engine's pool.
 TEST_P(Messaging, UpdateReceiverWithMessageAndBareWakeup) {
     Engine engine(options());
     Group group(engine, "g");
     Message::Ptr update = make(engine, OpCode::Request, 0, "from another thread", 31);
     ASSERT_EQ(update->add_header("k", "v"), Status::success);
     EXPECT_EQ(group.raw().update_receiver(std::move(update)), Status::success);
+    const std::size_t in_use = engine.pool().messages_in_use();
     EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success);
     std::thread([&] { EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success); }).join();
+    EXPECT_EQ(engine.pool().messages_in_use(), in_use) << "a bare wake-up takes no message from the engine's pool";
 
     Message::Ptr first = group.next();
     ASSERT_TRUE(first);
@@ -242,14 +241,54 @@ TEST_P(Messaging, UpdateReceiverWithMessageAndBareWakeup) {
     EXPECT_EQ(first->message_id(), 31u);
     EXPECT_EQ(first->body_text(), "from another thread");
     EXPECT_EQ(first->find_header("k").value_or(""), "v");
-    for (int i = 0; i < 2; ++i) {
-        Message::Ptr wake = group.next();
-        ASSERT_TRUE(wake);
-        EXPECT_TRUE(wake->from_engine());
-        EXPECT_EQ(wake->status(), Status::receiver_update);
-        EXPECT_EQ(wake->opcode(), OpCode::Signal);
-    }
+    Message::Ptr wake = group.next();
+    ASSERT_TRUE(wake);
+    EXPECT_TRUE(wake->from_engine());
+    EXPECT_EQ(wake->status(), Status::receiver_update);
+    EXPECT_EQ(wake->opcode(), OpCode::Signal);
+    group.expect_quiet(); // the second wake-up came while the first was queued
+
+    // Once received, the next wake-up is queued again, even while the
+    // application still holds the first one.
+    EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success);
+    Message::Ptr again = group.next();
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status(), Status::receiver_update);
+    // A wake-up message is the group's, not the engine's: it cannot be posted.
+    again->set_opcode(OpCode::Signal);
+    again->set_channel(1);
+    EXPECT_EQ(group.raw().post(again).status(), Status::invalid_message);
     group.expect_quiet();
+}
+
+// The engine's own notifications do not wait for bare wake-ups: with the
+// application holding every message it can get, a burst of wake-ups still
+// leaves the reserve to the channel_closed of a peer that went away.
+TEST_P(Messaging, BareWakeupsLeaveTheNotificationReserveAlone) {
+    Options small;
+    small.max_messages = 16;
+    Engine engine(options(small));
+    Engine peer_engine(options());
+    Group group(engine, "g");
+    Group peer(peer_engine, "peer");
+    const Listener listener = listen(group, tcp("127.0.0.1", 0));
+    ASSERT_TRUE(listener);
+    const Link link = connect(peer, group, listener.address);
+    ASSERT_TRUE(link);
+    std::vector<Message::Ptr> hoard;
+    while (Message::Ptr message = engine.get(Alloc::Always)) hoard.push_back(std::move(message));
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success);
+
+    Message::Ptr abort = make(peer_engine, OpCode::ByeSignal, link.client);
+    peer.post_ok(abort);
+    peer.expect_closed(link.client, Status::channel_closed);
+    Message::Ptr wake = group.next();
+    ASSERT_TRUE(wake);
+    EXPECT_EQ(wake->status(), Status::receiver_update) << describe(wake);
+    group.expect_closed(link.server, Status::peer_disconnected);
+    hoard.clear();
+    group.expect_quiet();
+    peer.expect_quiet();
 }
 
 // Several groups on one engine: each receives only its own channels'

@@ -74,7 +74,7 @@ std::vector<Message::Ptr> hold_until_pool_empty(Group& group) {
 TEST_P(ReadinessPosix, ZeroWindowStallWithBlockedPeer) {
     Options receiver_options;
     receiver_options.max_messages = 8;
-    RawSetup s(options(receiver_options));
+    RawSetup s(whole_pool(receiver_options));
     ASSERT_TRUE(s);
     const std::size_t count = 20000; // ~20 MB: far beyond the kernel buffers
     const Bytes stream = encoded_stream(0, count, frame_shape);
@@ -216,13 +216,13 @@ void peer_ends_while_paused(ReadinessPosix& test, const Options& options, bool r
 TEST_P(ReadinessPosix, PeerFinWhileReadsPausedNoSpinNoLoss) {
     Options o;
     o.max_messages = 8;
-    peer_ends_while_paused(*this, options(o), false);
+    peer_ends_while_paused(*this, whole_pool(o), false);
 }
 
 TEST_P(ReadinessPosix, PeerResetWhileReadsPausedNoSpinNoLoss) {
     Options o;
     o.max_messages = 8;
-    peer_ends_while_paused(*this, options(o), true);
+    peer_ends_while_paused(*this, whole_pool(o), true);
 }
 
 // (e) Two engines, a listener and an established connection, nothing queued:

@@ -23,7 +23,7 @@ Shape block_shape(std::uint32_t, std::uint64_t) { return {0, 64000}; }
 TEST_P(Readiness, ZeroWindowStallResumesAfterSilence) {
     Options receiver_options;
     receiver_options.max_messages = 8;
-    Engine receiver_engine(options(receiver_options));
+    Engine receiver_engine(whole_pool(receiver_options));
     Engine sender_engine(options());
     Group receiver(receiver_engine, "receiver");
     Group sender(sender_engine, "sender");
@@ -111,7 +111,7 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
     receiver_options.max_messages = 2;                  // 1 for data, 1 in reserve
     receiver_options.memory_limit = 2 * max_frame_size; // the minimum
     receiver_options.initial_messages = 0;
-    Engine receiver_engine(options(receiver_options));
+    Engine receiver_engine(whole_pool(receiver_options));
     Engine sender_engine(options());
     Group receiver(receiver_engine, "receiver");
     Group sender(sender_engine, "sender");

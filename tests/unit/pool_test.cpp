@@ -176,11 +176,11 @@ TEST(Pool, ReservedBytesOnlyForNotifications) {
     Message::Ptr n = pool->acquire(Alloc::Always, Pool::Tier::notification);
     EXPECT_TRUE(n);
     EXPECT_LE(pool->peak_bytes(), limit);
-    // Buffers of application messages cannot eat into the reserve either.
+    // Buffers of application messages cannot eat into the reserve either,
+    // not even by one byte, once the reserve message is back.
     ASSERT_EQ(n.get() != nullptr, true);
     n.reset();
-    const std::size_t before = pool->bytes_in_use();
-    EXPECT_EQ(app[0]->reserve_body(limit - before), Status::allocation_failed);
+    EXPECT_EQ(app[0]->reserve_body(1), Status::allocation_failed);
 }
 
 TEST(Pool, PutRefusesAMessageOfAnotherPool) {
@@ -330,6 +330,95 @@ TEST(Pool, BytesNeverExceedTheLimitUnderContention) {
     }
     EXPECT_EQ(idle.size(), pool->messages_created());
     EXPECT_EQ(pool->bytes_in_use(), pool->messages_created() * overhead + retained);
+}
+
+// The notification reserve is a bucket of its own: notifications the
+// application holds take nothing from the space inbound reads share, so one
+// returned message is enough to read again (a held pool_empty once made two
+// necessary with a 16-message pool).
+TEST(Pool, HeldNotificationsDoNotShrinkTheInboundTier) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 16, MiB}, Pool::Reserve{2, 1, 0});
+    std::vector<Message::Ptr> inbound;
+    while (Message::Ptr m = pool->acquire(Alloc::Always, Pool::Tier::inbound)) inbound.push_back(std::move(m));
+    EXPECT_EQ(inbound.size(), 14u) << "everything but the notification reserve";
+    Message::Ptr held_notice = pool->acquire(Alloc::Always, Pool::Tier::notification);
+    ASSERT_TRUE(held_notice);
+    EXPECT_EQ(pool->messages_in_use(), 15u);
+    EXPECT_FALSE(pool->can_acquire(Pool::Tier::inbound));
+
+    inbound.pop_back(); // one message back, the notice still held
+    EXPECT_TRUE(pool->can_acquire(Pool::Tier::inbound));
+    EXPECT_TRUE(pool->acquire(Alloc::Always, Pool::Tier::inbound));
+    // The second reserve message is still there for the next notification.
+    EXPECT_TRUE(pool->acquire(Alloc::Always, Pool::Tier::notification));
+}
+
+// Bytes likewise: a held reserve message stands on the bytes kept back for
+// it, so it does not count against the inbound tier's byte limit.
+TEST(Pool, HeldNotificationBytesDoNotShrinkTheInboundTier) {
+    const std::size_t frame = 10000;
+    const std::size_t limit = 3 * (overhead + frame) + 2 * Pool::reserve_footprint;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 100, limit}, Pool::Reserve{2, 0, 0});
+    std::vector<Message::Ptr> inbound;
+    for (int i = 0; i < 3; ++i) {
+        Message::Ptr m = pool->acquire(Alloc::Always, Pool::Tier::inbound);
+        ASSERT_TRUE(m);
+        ASSERT_EQ(m->body_buffer().reserve(frame, Status::invalid_body_len, Pool::Tier::inbound), Status::success);
+        inbound.push_back(std::move(m));
+    }
+    EXPECT_FALSE(pool->can_charge(1, Pool::Tier::inbound));
+    Message::Ptr held_notice = pool->acquire(Alloc::Always, Pool::Tier::notification);
+    ASSERT_TRUE(held_notice);
+    EXPECT_EQ(held_notice->capacity_bytes(), Pool::reserved_header_bytes);
+
+    inbound.pop_back(); // its message and its 10,000 bytes come back
+    Message::Ptr again = pool->acquire(Alloc::Always, Pool::Tier::inbound);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->body_buffer().reserve(frame, Status::invalid_body_len, Pool::Tier::inbound), Status::success);
+    EXPECT_LE(pool->peak_bytes(), limit);
+}
+
+// A reserve message holds exactly its footprint, whatever idle capacity the
+// free message it was made from had.
+TEST(Pool, ReserveMessagesDropIdleBuffers) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB}, 1);
+    Message::Ptr big = pool->get(Alloc::Always);
+    ASSERT_TRUE(big);
+    ASSERT_EQ(big->reserve_body(50000), Status::success);
+    big.reset();
+    Message::Ptr notice = pool->acquire(Alloc::PoolOnly, Pool::Tier::notification);
+    ASSERT_TRUE(notice);
+    EXPECT_EQ(notice->body_buffer().capacity(), 0u);
+    EXPECT_EQ(notice->header_buffer().capacity(), Pool::reserved_header_bytes);
+    EXPECT_EQ(pool->bytes_in_use(), Pool::reserve_footprint);
+}
+
+// Per-channel shares: a message charged to a channel is credited back to it
+// when it returns, from any thread; the counts are cumulative and wrap.
+TEST(Pool, ChannelShareReturnsAreCountedPerChannel) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 8, MiB});
+    pool->track_channel_shares();
+    Message::Ptr a = pool->get(Alloc::Always);
+    Message::Ptr b = pool->get(Alloc::Always);
+    Message::Ptr c = pool->get(Alloc::Always);
+    ASSERT_TRUE(a && b && c);
+    pool->attribute(*a, 7, 100);
+    pool->attribute(*b, 7, 250);
+    pool->attribute(*c, 65534, 1);
+    EXPECT_EQ(pool->share_returns(7).messages, 0u);
+    a.reset();
+    std::thread([&] { b.reset(); }).join();
+    EXPECT_EQ(pool->share_returns(7).messages, 2u);
+    EXPECT_EQ(pool->share_returns(7).bytes, 350u);
+    EXPECT_EQ(pool->share_returns(65534).messages, 0u);
+    c.reset();
+    EXPECT_EQ(pool->share_returns(65534).bytes, 1u);
+    // A message comes back without its charge: reused, it is nobody's.
+    Message::Ptr reused = pool->get(Alloc::PoolOnly);
+    ASSERT_TRUE(reused);
+    reused.reset();
+    EXPECT_EQ(pool->share_returns(7).messages, 2u);
+    EXPECT_EQ(pool->share_returns(65534).messages, 1u);
 }
 
 } // namespace
