@@ -18,6 +18,7 @@ namespace tofu {
 namespace detail {
 class EngineCore;
 struct GroupState;
+struct EngineAccess;
 } // namespace detail
 
 // Poller backends. `automatic` takes TOFU_BACKEND from the environment when
@@ -49,8 +50,12 @@ struct Options {
     // Text headers plus body of a HelloRequest or HelloResponse from a peer.
     std::size_t max_hello_bytes = 4096;
     // Per listener: accepted connections whose HelloRequest has not reached
-    // the application. At the cap the oldest of them makes room.
+    // the application. At the cap, the oldest of them makes room for a new
+    // one once it has waited pending_grace: every connection gets that long
+    // to say hello, however fast others arrive (the kernel's backlog holds
+    // them meanwhile).
     std::size_t max_pending_handshakes = 1024;
+    std::chrono::milliseconds pending_grace{250};
     // Zero turns a timeout off. connect: until a connect completes;
     // handshake: for the peer's part of the hello exchange; frame: for a
     // frame that has started arriving to complete.
@@ -116,6 +121,7 @@ public:
     EngineStats stats() const noexcept;
 
 private:
+    friend struct detail::EngineAccess;
     explicit Engine(std::shared_ptr<detail::EngineCore> core) noexcept;
     std::shared_ptr<detail::EngineCore> core_;
 };

@@ -150,4 +150,11 @@ private:
     std::mutex shutdown_mutex_;
 };
 
+// For tests: an Engine around a core started with a driven clock, and the
+// core behind an Engine.
+struct EngineAccess {
+    static Engine wrap(std::shared_ptr<EngineCore> core) { return Engine(std::move(core)); }
+    static EngineCore& core(Engine& engine) noexcept { return *engine.core_; }
+};
+
 } // namespace tofu::detail

@@ -112,7 +112,8 @@ struct Channel {
     bool read_ready = false;
     bool write_ready = false;
     Wait waiting = Wait::none;
-    bool accept_paused = false; // listener: out of descriptors
+    bool accept_paused = false;    // listener: out of descriptors
+    bool admission_paused = false; // listener: at its cap, every pending one still within its grace
 
     poller::Interest registered;
     Cause close_cause;
@@ -125,6 +126,7 @@ struct Channel {
     // Admission: a pending connection remembers its listener; a listener
     // counts its pending connections; bytes of the handshake budget held.
     std::uint64_t listener_token = 0;
+    Clock::time_point accepted_at;
     std::size_t pending_count = 0;
     std::size_t handshake_bytes = 0;
 
@@ -141,6 +143,8 @@ struct Channel {
 
     std::uint64_t token() const noexcept { return (std::uint64_t{generation} << 16) | number; }
     bool parked() const noexcept { return waiting != Wait::none; }
+    // A listener that may accept now (memory, descriptors and admission allow).
+    bool may_accept() const noexcept { return !parked() && !accept_paused && !admission_paused; }
     bool handshake_done() const noexcept { return protocol::handshake_done(state); }
 };
 

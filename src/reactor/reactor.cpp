@@ -130,7 +130,7 @@ void Reactor::serve_ready() {
 }
 
 bool Reactor::still_ready(const Channel& channel) const noexcept {
-    if (channel.kind == ChannelKind::listener) return channel.read_ready && !channel.parked() && !channel.accept_paused;
+    if (channel.kind == ChannelKind::listener) return channel.read_ready && channel.may_accept();
     if (channel.state == ChannelState::connecting) return false;
     const bool can_write = channel.write_ready && !channel.send_queue.empty();
     const bool can_read = channel.read_ready && !channel.parked() && !channel.peer_closed;
@@ -139,7 +139,7 @@ bool Reactor::still_ready(const Channel& channel) const noexcept {
 
 void Reactor::serve(Channel& channel) {
     if (channel.kind == ChannelKind::listener) {
-        if (channel.read_ready && !channel.parked() && !channel.accept_paused) accept_connections(channel);
+        if (channel.read_ready && channel.may_accept()) accept_connections(channel);
         return;
     }
     if (channel.state == ChannelState::connecting) {
@@ -285,6 +285,8 @@ void Reactor::accept_connections(Channel& listener) {
     for (std::size_t i = 0; i < accepts_per_turn; ++i) {
         // accept ⇔ memory available: a new peer's hello needs a message.
         if (!pool_.can_acquire(MemoryTier::inbound)) return park(listener, Wait::pool);
+        Channel* make_room = nullptr;
+        if (!admits(listener, make_room)) return;
         net::Socket accepted;
         const net::IoResult result = listener.socket.accept(accepted);
         if (result.state == net::IoState::would_block) {
@@ -299,12 +301,14 @@ void Reactor::accept_connections(Channel& listener) {
             accept_paused_.push_back(listener.number);
             return;
         }
-        if (Channel* oldest = admission_.over_cap(listener)) close(*oldest, evicted);
+        // Only now that a newcomer is really there does the oldest give way.
+        if (make_room != nullptr) close(*make_room, evicted);
         const ChannelNumber number = core_.numbers().allocate(listener.group->id);
         if (number == unassigned_channel) continue; // all 65,534 in use: the socket closes
         Channel& channel =
             create_channel(number, ChannelKind::stream, ChannelState::awaiting_hello, *listener.group, std::move(accepted));
         admission_.enter(channel, listener);
+        channel.accepted_at = now_;
         core_.stats().accepted();
         core_.stats().set_pending(admission_.size());
         set_deadline(channel, Timeout::handshake, options_.handshake_timeout);
@@ -525,6 +529,7 @@ void Reactor::expire_deadlines() {
         case Timeout::connect: fail_connect(*channel, connect_timed_out); break;
         case Timeout::handshake: close(*channel, handshake_timed_out); break;
         case Timeout::frame: close(*channel, frame_timed_out); break;
+        case Timeout::admission: resume_admission(*channel); break;
         }
     }
 }
@@ -550,10 +555,34 @@ void Reactor::track_frame_deadline(Channel& channel) {
 
 // ---- admission and shares ---------------------------------------------------
 
+// At its cap, a listener takes a new connection only in place of its oldest
+// pending one (`make_room`), and only once that one has had pending_grace to
+// say hello; until then it pauses (newcomers wait in the kernel's backlog).
+bool Reactor::admits(Channel& listener, Channel*& make_room) {
+    make_room = admission_.over_cap(listener);
+    if (make_room == nullptr) return true;
+    const Clock::time_point evictable = make_room->accepted_at + options_.pending_grace;
+    if (evictable <= now_) return true;
+    listener.admission_paused = true;
+    timers_.set(listener.timers, Timeout::admission, evictable);
+    mark_dirty(listener);
+    return false;
+}
+
+void Reactor::resume_admission(Channel& listener) {
+    if (!listener.admission_paused) return;
+    listener.admission_paused = false;
+    timers_.clear(listener.timers, Timeout::admission);
+    listener.read_ready = true;
+    ready_.push_back(listener);
+    mark_dirty(listener);
+}
+
 void Reactor::leave_pending(Channel& channel) {
     Channel* listener = channel_of(channel.listener_token);
     admission_.leave(channel, listener);
     core_.stats().set_pending(admission_.size());
+    if (listener != nullptr) resume_admission(*listener); // a place came free
 }
 
 bool Reactor::make_handshake_room(std::size_t bytes) {
@@ -783,7 +812,7 @@ poller::Interest Reactor::desired_interest(const Channel& channel) const noexcep
     poller::Interest interest;
     switch (channel.state) {
     case ChannelState::closed: return interest;
-    case ChannelState::listening: interest.read = !channel.parked() && !channel.accept_paused; return interest;
+    case ChannelState::listening: interest.read = channel.may_accept(); return interest;
     case ChannelState::connecting: interest.write = true; return interest;
     default:
         interest.read = !channel.parked() && !channel.peer_closed;

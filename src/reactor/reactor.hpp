@@ -58,6 +58,8 @@ private:
     std::chrono::milliseconds wait_timeout();
 
     // admission and shares
+    bool admits(Channel& listener, Channel*& make_room);
+    void resume_admission(Channel& listener);
     void leave_pending(Channel& channel);
     bool make_handshake_room(std::size_t bytes);
     bool over_share(const Channel& channel, std::size_t bytes) const noexcept;

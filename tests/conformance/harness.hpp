@@ -126,16 +126,46 @@ struct BackendName {
                                                ::tofu::Backend::kqueue),                                             \
                              ::tofu::conformance::BackendName{})
 
+// A helper thread, told to stop and joined when its scope ends: also when an
+// assertion returns early (a joinable std::thread would terminate the test
+// program). The body gets the stop flag.
+class Worker {
+public:
+    template <class Body>
+    explicit Worker(Body body) : thread_([this, body = std::move(body)]() mutable { body(stop_); }) {}
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    ~Worker() { stop(); }
+    void stop() {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
 // ---- message helpers --------------------------------------------------------
 
 inline std::span<const std::byte> as_bytes(std::string_view text) {
     return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
 }
 
+// The `~cause` of a channel_closed: a Status name, or an engine Limit name.
 inline std::optional<Status> cause_of(const Message& message) {
-    const std::optional<std::string_view> value = message.find_header("~cause");
+    const std::optional<std::string_view> value = message.find_header(cause_header);
     if (!value) return std::nullopt;
     return status_from_string(*value);
+}
+
+inline std::optional<Limit> limit_of(const Message& message) {
+    const std::optional<std::string_view> value = message.find_header(cause_header);
+    if (!value) return std::nullopt;
+    for (std::size_t i = 1; i < limit_count; ++i) {
+        if (to_string(static_cast<Limit>(i)) == *value) return static_cast<Limit>(i);
+    }
+    return std::nullopt;
 }
 
 // The engine's "this channel is gone" notification (not a returned message).
@@ -182,8 +212,8 @@ inline Message::Ptr get_blocking(Engine& engine, Clock::time_point deadline) {
 // Engine counters are written by the I/O thread: waits (with a short
 // back-off) until `ready` holds for a snapshot; false after the safety net.
 template <class Predicate>
-bool wait_for_stats(const Engine& engine, Predicate ready) {
-    const Clock::time_point deadline = Clock::now() + kWait;
+bool wait_for_stats(const Engine& engine, Predicate ready, std::chrono::milliseconds patience = kWait) {
+    const Clock::time_point deadline = Clock::now() + patience;
     for (unsigned attempt = 0;; ++attempt) {
         if (ready(engine.stats())) return true;
         if (Clock::now() > deadline) return false;
@@ -268,6 +298,16 @@ public:
 
     // The next (non pool_empty) message must be the channel_closed of
     // `channel` with `cause`.
+    // ... or with an engine limit as its cause.
+    Message::Ptr expect_closed(ChannelNumber channel, Limit cause, std::chrono::nanoseconds timeout = kWait) {
+        Message::Ptr message = next(timeout);
+        EXPECT_TRUE(message && is_closed_notification(*message) && message->channel() == channel &&
+                    limit_of(*message) == cause)
+            << name_ << ": expected channel_closed of channel " << channel << " with ~cause " << to_string(cause)
+            << ", got " << describe(message);
+        return message;
+    }
+
     Message::Ptr expect_closed(ChannelNumber channel, Status cause, std::chrono::nanoseconds timeout = kWait) {
         Message::Ptr message = next(timeout);
         EXPECT_TRUE(message && is_closed_notification(*message) && message->channel() == channel &&
@@ -341,8 +381,8 @@ private:
                               << describe(&message);
             }
             record.cause = cause_of(message).value_or(Status::unknown_error);
-            EXPECT_TRUE(cause_of(message).has_value())
-                << name_ << ": ~cause is not a status name: " << describe(&message);
+            EXPECT_TRUE(cause_of(message).has_value() || limit_of(message).has_value())
+                << name_ << ": ~cause names neither a status nor a limit: " << describe(&message);
             return;
         }
         if (message.from_engine() && message.status() == Status::channel_closed &&

@@ -10,10 +10,29 @@
 // only sleeps: the reactors are the only threads that could be busy.
 #include "raw_peer.hpp"
 
+#include <sys/resource.h>
+#include <sys/time.h>
+
 namespace tofu::conformance {
 namespace {
 
-using namespace posix;
+using namespace raw;
+
+// CPU seconds used by the whole process (every thread) so far.
+double process_cpu_seconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    const auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// CPU the process burns while this thread only sleeps for `window`: with no
+// work to do, that is the reactors' idle cost (a spinning one costs a core).
+double cpu_while_waiting(std::chrono::milliseconds window) {
+    const double before = process_cpu_seconds();
+    std::this_thread::sleep_for(window);
+    return process_cpu_seconds() - before;
+}
 
 class ReadinessPosix : public BackendTest {};
 
@@ -81,12 +100,12 @@ TEST_P(ReadinessPosix, ZeroWindowStallWithBlockedPeer) {
     s.peer.set_nonblocking(true);
     std::size_t offset = 0;
     for (;;) {
-        const ssize_t n = s.peer.send_some(std::span<const std::byte>(stream).subspan(offset));
+        const long n = s.peer.send_some(std::span<const std::byte>(stream).subspan(offset));
         ASSERT_GE(n, 0) << std::strerror(errno);
         if (n == 0) {
             // Would block: wait briefly in case the receiver is still taking
             // bytes; a window that stays shut is the stall we want.
-            if (!wait_fd(s.peer.fd(), POLLOUT, 200ms)) break;
+            if (!wait_ready(s.peer.handle(), POLLOUT, 200ms)) break;
             continue;
         }
         offset += static_cast<std::size_t>(n);
@@ -144,7 +163,7 @@ TEST_P(ReadinessPosix, BudgetCutBySingleWriteThenSilence) {
         const std::size_t frames = burst / 1024;
         const Bytes bytes = encoded_stream(next_seq, frames, kib_frame);
         ASSERT_EQ(bytes.size(), burst);
-        ASSERT_EQ(::send(s.peer.fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()))
+        ASSERT_EQ(s.peer.send_some(bytes), static_cast<long>(bytes.size()))
             << "one write";
         next_seq += frames;
         while (checker.total() < next_seq && checker.failures() == 0) {
