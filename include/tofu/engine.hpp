@@ -90,6 +90,7 @@ struct EngineStats {
     std::array<std::uint64_t, status_count> closed_by_status{}; // refused and closed, by Status cause
     std::array<std::uint64_t, limit_count> closed_by_limit{};   // refused and closed, by Limit cause
     std::uint64_t pending_handshakes = 0; // accepted, hello not delivered yet (now)
+    std::uint64_t channels_paused = 0;    // reading paused for lack of memory, pool or share (now)
 
     std::uint64_t closed_by(Status cause) const noexcept { return closed_by_status[to_byte(cause)]; }
     std::uint64_t closed_by(Limit cause) const noexcept { return closed_by_limit[static_cast<std::size_t>(cause)]; }

@@ -29,6 +29,7 @@ public:
         else bump(by_limit_[static_cast<std::size_t>(cause.limit)]);
     }
     void set_pending(std::size_t pending) noexcept { pending_.store(pending, std::memory_order_relaxed); }
+    void set_paused(std::size_t paused) noexcept { paused_.store(paused, std::memory_order_relaxed); }
 
     EngineStats snapshot() const noexcept {
         EngineStats stats;
@@ -42,6 +43,7 @@ public:
             stats.closed_by_limit[i] = by_limit_[i].load(std::memory_order_relaxed);
         }
         stats.pending_handshakes = pending_.load(std::memory_order_relaxed);
+        stats.channels_paused = paused_.load(std::memory_order_relaxed);
         return stats;
     }
 
@@ -57,6 +59,7 @@ private:
     std::array<Counter, status_count> by_status_{};
     std::array<Counter, limit_count> by_limit_{};
     Counter pending_{0};
+    Counter paused_{0};
 };
 
 } // namespace tofu::detail

@@ -612,6 +612,7 @@ bool Reactor::over_share(const Channel& channel, std::size_t bytes) const noexce
 void Reactor::park(Channel& channel, Wait why) {
     channel.waiting = why;
     (why == Wait::share ? over_share_ : parked_).push_back(channel);
+    core_.stats().set_paused(parked_.size() + over_share_.size());
     ready_.remove(channel);
     track_frame_deadline(channel);
     mark_dirty(channel);
@@ -653,6 +654,7 @@ void Reactor::resume_parked() {
 
 void Reactor::resume(Channel& channel) {
     channel.waiting = Wait::none;
+    core_.stats().set_paused(parked_.size() + over_share_.size());
     channel.read_ready = true;
     ready_.push_back(channel);
     mark_dirty(channel);
@@ -770,6 +772,7 @@ void Reactor::close(Channel& channel, Cause cause, bool notify) {
     ready_.remove(channel);
     (channel.waiting == Wait::share ? over_share_ : parked_).remove(channel);
     channel.waiting = Wait::none;
+    core_.stats().set_paused(parked_.size() + over_share_.size());
     dirty_.remove(channel);
     timers_.remove(channel.timers);
     release_stash(channel);
