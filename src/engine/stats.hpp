@@ -17,6 +17,12 @@ struct Cause {
     std::string_view name() const noexcept { return limit == Limit::none ? to_string(status) : to_string(limit); }
 };
 
+// The engine's own limits, with the status the messages they hand back carry.
+inline constexpr Cause connect_timed_out{Status::connect_failed, Limit::connect_timeout};
+inline constexpr Cause handshake_timed_out{Status::communication_failed, Limit::handshake_timeout};
+inline constexpr Cause frame_timed_out{Status::communication_failed, Limit::frame_timeout};
+inline constexpr Cause evicted{Status::communication_failed, Limit::pending_evicted};
+
 class StatsCounters {
 public:
     void accepted() noexcept { bump(accepted_); }

@@ -15,6 +15,11 @@
 
 namespace tofu::detail {
 
+// What one frame takes from the pool: its message and its two buffers.
+inline std::size_t frame_bytes(const wire::FrameHeader& frame) noexcept {
+    return sizeof(Message) + frame.headers_size + frame.body_size;
+}
+
 class Reactor {
 public:
     explicit Reactor(EngineCore& core);
@@ -51,13 +56,12 @@ private:
     void on_message(Channel& channel, Message::Ptr message);
     bool still_ready(const Channel& channel) const noexcept;
 
-    // deadlines
+    // deadlines, admission and shares: reactor_limits.cpp
     void expire_deadlines();
     void set_deadline(Channel& channel, Timeout kind, std::chrono::milliseconds after);
     void track_frame_deadline(Channel& channel);
     std::chrono::milliseconds wait_timeout();
 
-    // admission and shares
     bool admits(Channel& listener, Channel*& make_room);
     void resume_admission(Channel& listener);
     void leave_pending(Channel& channel);

@@ -209,17 +209,23 @@ inline Message::Ptr get_blocking(Engine& engine, Clock::time_point deadline) {
     }
 }
 
-// Engine counters are written by the I/O thread: waits (with a short
-// back-off) until `ready` holds for a snapshot; false after the safety net.
+// What the I/O thread does shows in counters (engine stats, the pool) a
+// moment later: waits, with a short back-off, until `ready()` holds; false
+// after `patience`, the safety net.
 template <class Predicate>
-bool wait_for_stats(const Engine& engine, Predicate ready, std::chrono::milliseconds patience = kWait) {
+bool eventually(Predicate ready, std::chrono::milliseconds patience = kWait) {
     const Clock::time_point deadline = Clock::now() + patience;
     for (unsigned attempt = 0;; ++attempt) {
-        if (ready(engine.stats())) return true;
+        if (ready()) return true;
         if (Clock::now() > deadline) return false;
         if (attempt < 64) std::this_thread::yield();
         else std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
+}
+
+template <class Predicate>
+bool wait_for_stats(const Engine& engine, Predicate ready, std::chrono::milliseconds patience = kWait) {
+    return eventually([&] { return ready(engine.stats()); }, patience);
 }
 
 inline Message::Ptr make(Engine& engine, OpCode op, ChannelNumber channel, std::string_view body = {},

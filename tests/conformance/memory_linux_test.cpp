@@ -50,7 +50,8 @@ TEST_P(MemoryLimit, HalfFramesFromHundredsOfPeersStayInsideTheLimit) {
         raw.push_back(RawPeer::connect(listener.address));
         ASSERT_NE(raw_handshake(raw.back(), group, i + 1), 0u);
     }
-    const std::size_t messages_before = engine.pool().messages_in_use();
+    // The hellos answered in place have been written and came back.
+    ASSERT_TRUE(eventually([&] { return engine.pool().messages_in_use() == 0; }));
     Bytes half = frame({.opcode = op(OpCode::Request), .id = 1, .body = as_bytes(std::string(65535, 'x'))});
     half.resize(16 + 40000); // a private read buffer would hold (and touch) all of it, per connection
     std::size_t peak = 0;
@@ -62,7 +63,7 @@ TEST_P(MemoryLimit, HalfFramesFromHundredsOfPeersStayInsideTheLimit) {
     // room) or its channel is paused waiting for memory.
     ASSERT_TRUE(wait_for_stats(engine, [&](const EngineStats& now) {
         peak = std::max(peak, resident_bytes());
-        return now.channels_paused + (engine.pool().messages_in_use() - messages_before) >= peers;
+        return now.channels_paused + engine.pool().messages_in_use() >= peers;
     })) << engine.stats().channels_paused << " channels paused";
     peak = std::max(peak, resident_bytes());
     const std::size_t growth = peak > before ? peak - before : 0;
@@ -72,7 +73,14 @@ TEST_P(MemoryLimit, HalfFramesFromHundredsOfPeersStayInsideTheLimit) {
               << per_connection << " B + " << slack / 1024 << " KiB); pool peak " << engine.pool().peak_bytes() / 1024
               << " KiB" << std::endl;
     EXPECT_LE(engine.pool().peak_bytes(), o.memory_limit);
-    EXPECT_LE(growth, bound);
+    // A sanitizer's allocator (shadow memory, quarantine) makes the process's
+    // resident size say nothing about the engine: there, the pool's own
+    // account above is the check, and the plain build checks the process.
+    if (kSanitized) {
+        std::cout << "[ sanitized] the resident-memory bound is checked in the plain build only" << std::endl;
+    } else {
+        EXPECT_LE(growth, bound);
+    }
 }
 
 TOFU_CONFORMANCE_INSTANTIATE(MemoryLimit);

@@ -1,0 +1,97 @@
+// The reactor's limits against stalled and hostile peers (docs/design.md
+// §8): deadlines, admission of connections that have not said hello, and
+// each channel's share of the pool. Members of Reactor, kept apart from the
+// loop and the I/O in reactor.cpp.
+#include "reactor/reactor.hpp"
+
+#include <algorithm>
+
+namespace tofu::detail {
+
+void Reactor::expire_deadlines() {
+    while (const std::optional<Timers::Expiry> expiry = timers_.expire(now_)) {
+        Channel* channel = channel_of(expiry->token);
+        if (channel == nullptr) continue; // a closed channel leaves the heap; kept as a guard
+        switch (expiry->kind) {
+        case Timeout::connect: fail_connect(*channel, connect_timed_out); break;
+        case Timeout::handshake: close(*channel, handshake_timed_out); break;
+        case Timeout::frame: close(*channel, frame_timed_out); break;
+        case Timeout::admission: resume_admission(*channel); break;
+        }
+    }
+}
+
+void Reactor::set_deadline(Channel& channel, Timeout kind, std::chrono::milliseconds after) {
+    if (after.count() == 0) return; // this timeout is off
+    timers_.set(channel.timers, kind, now_ + after);
+}
+
+// A frame under way must complete within frame_timeout of the read that
+// began it; a new frame gets a new deadline. A parked channel has none: the
+// engine stopped reading, not the peer sending.
+void Reactor::track_frame_deadline(Channel& channel) {
+    if (channel.state == ChannelState::closed) return;
+    if (!channel.decoder.mid_frame() || channel.parked()) {
+        timers_.clear(channel.timers, Timeout::frame);
+        return;
+    }
+    if (channel.timers.armed(Timeout::frame) && channel.timed_frame == channel.decoder.frames()) return;
+    channel.timed_frame = channel.decoder.frames();
+    set_deadline(channel, Timeout::frame, options_.frame_timeout);
+}
+
+// ---- admission and shares ---------------------------------------------------
+
+// At its cap, a listener takes a new connection only in place of its oldest
+// pending one (`make_room`), and only once that one has had pending_grace to
+// say hello; until then it pauses (newcomers wait in the kernel's backlog).
+bool Reactor::admits(Channel& listener, Channel*& make_room) {
+    make_room = admission_.over_cap(listener);
+    if (make_room == nullptr) return true;
+    const Clock::time_point evictable = make_room->accepted_at + options_.pending_grace;
+    if (evictable <= now_) return true;
+    listener.admission_paused = true;
+    timers_.set(listener.timers, Timeout::admission, evictable);
+    mark_dirty(listener);
+    return false;
+}
+
+void Reactor::resume_admission(Channel& listener) {
+    if (!listener.admission_paused) return;
+    listener.admission_paused = false;
+    timers_.clear(listener.timers, Timeout::admission);
+    listener.read_ready = true;
+    ready_.push_back(listener);
+    mark_dirty(listener);
+}
+
+void Reactor::leave_pending(Channel& channel) {
+    Channel* listener = channel_of(channel.listener_token);
+    admission_.leave(channel, listener);
+    core_.stats().set_pending(admission_.size());
+    if (listener != nullptr) resume_admission(*listener); // a place came free
+}
+
+bool Reactor::make_handshake_room(std::size_t bytes) {
+    while (!admission_.fits(bytes)) {
+        Channel* oldest = admission_.oldest_holding();
+        if (oldest == nullptr) return false;
+        close(*oldest, evicted);
+    }
+    return true;
+}
+
+// Whether one more message of `bytes` would take the channel past its share
+// (received messages not returned yet; returns come from any thread).
+bool Reactor::over_share(const Channel& channel, std::size_t bytes) const noexcept {
+    const Pool::ShareReturns returned = pool_.share_returns(channel.number);
+    // Returns of an older channel with this number can overtake: held counts
+    // below zero read as zero.
+    const auto held = [](std::uint32_t charged, std::uint32_t back) {
+        return static_cast<std::size_t>(std::max<std::int32_t>(static_cast<std::int32_t>(charged - back), 0));
+    };
+    return held(channel.share_messages, returned.messages) + 1 > options_.channel_share_messages ||
+           held(channel.share_bytes, returned.bytes) + bytes > options_.channel_share_bytes;
+}
+
+} // namespace tofu::detail
