@@ -99,15 +99,32 @@ public:
 
     // Per-channel shares (for the engine). A received message is charged to
     // the channel it arrived on until it comes back to the pool, from any
-    // thread; the counts of returns are cumulative per channel number and
-    // wrap, so a channel reads them once as its base when it opens.
+    // thread. Returns are counted per channel number in one cumulative,
+    // wrapping 64-bit value: share_unit(bytes) per message, the message in
+    // the high half and its bytes in the low half, so a return costs one
+    // atomic add. A channel reads the count as its base when it opens and
+    // adds share_unit() for each message it delivers; the difference is
+    // exact while it holds less than 2^31 messages and 2^31 bytes.
     void track_channel_shares();
     void attribute(Message& message, ChannelNumber channel, std::uint32_t bytes) noexcept;
-    struct ShareReturns {
-        std::uint32_t messages = 0;
-        std::uint32_t bytes = 0;
+    std::uint64_t share_returns(ChannelNumber channel) const noexcept;
+    static constexpr std::uint64_t share_unit(std::uint32_t bytes) noexcept { return (std::uint64_t{1} << 32) + bytes; }
+    // What a channel holds: its charged count minus the returns. Returns of
+    // an older channel with the same number can overtake; what would be
+    // below zero reads as zero.
+    struct Held {
+        std::size_t messages = 0;
+        std::size_t bytes = 0;
     };
-    ShareReturns share_returns(ChannelNumber channel) const noexcept;
+    static constexpr Held held(std::uint64_t charged, std::uint64_t returned) noexcept {
+        const std::uint64_t difference = charged - returned;
+        // The bytes are the low half read as signed; a negative one borrowed
+        // from the messages in the high half.
+        const auto bytes = static_cast<std::int32_t>(static_cast<std::uint32_t>(difference));
+        const auto messages =
+            static_cast<std::int32_t>(static_cast<std::uint32_t>(difference >> 32) + (bytes < 0 ? 1u : 0u));
+        return {messages < 0 ? 0 : static_cast<std::size_t>(messages), bytes < 0 ? 0 : static_cast<std::size_t>(bytes)};
+    }
 
 private:
     friend struct Message::Returner;
@@ -143,11 +160,7 @@ private:
     std::atomic<std::size_t> reserve_in_use_{0};
     std::atomic<std::size_t> created_{0};
 
-    struct ShareCounters {
-        std::atomic<std::uint32_t> messages{0};
-        std::atomic<std::uint32_t> bytes{0};
-    };
-    std::unique_ptr<ShareCounters[]> share_returns_; // by channel number, when tracked
+    std::unique_ptr<std::atomic<std::uint64_t>[]> share_returns_; // by channel number, when tracked
 
     PoolListener* listener_ = nullptr; // guarded by free_mutex_
     std::atomic<bool> waiting_{false};

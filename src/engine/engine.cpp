@@ -30,6 +30,8 @@ Pool::Reserve pool_reserve(const Options& options) {
     return reserve;
 }
 
+constexpr std::size_t max_share_bytes = std::size_t{1} << 30;
+
 struct Refusal {
     Status status = Status::success;
     const char* why = "";
@@ -72,6 +74,8 @@ Options effective(Options options) {
     if (options.channel_share_bytes == 0) {
         options.channel_share_bytes = std::max(options.memory_limit / 4, max_frame_size + sizeof(Message));
     }
+    // The share ledger counts a channel's bytes in 31 bits (Pool::share_unit).
+    options.channel_share_bytes = std::min(options.channel_share_bytes, max_share_bytes);
     return options;
 }
 

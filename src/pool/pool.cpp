@@ -195,16 +195,17 @@ Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
     return Message::Ptr(message);
 }
 
-void Pool::track_channel_shares() { share_returns_ = std::make_unique<ShareCounters[]>(std::size_t{1} << 16); }
+void Pool::track_channel_shares() {
+    share_returns_ = std::make_unique<std::atomic<std::uint64_t>[]>(std::size_t{1} << 16);
+}
 
 void Pool::attribute(Message& message, ChannelNumber channel, std::uint32_t bytes) noexcept {
     message.share_channel_ = channel;
     message.share_bytes_ = bytes;
 }
 
-Pool::ShareReturns Pool::share_returns(ChannelNumber channel) const noexcept {
-    const ShareCounters& counters = share_returns_[channel];
-    return {counters.messages.load(std::memory_order_seq_cst), counters.bytes.load(std::memory_order_seq_cst)};
+std::uint64_t Pool::share_returns(ChannelNumber channel) const noexcept {
+    return share_returns_[channel].load(std::memory_order_seq_cst);
 }
 
 Status Pool::put(Message::Ptr message) {
@@ -224,9 +225,7 @@ void Pool::give_back(Message* message) noexcept {
     if (message->share_channel_ != unassigned_channel) {
         // Before `waiting` is read below: a reactor parked on this channel's
         // share either sees the return or is woken (docs/design.md §5).
-        ShareCounters& counters = share_returns_[message->share_channel_];
-        counters.messages.fetch_add(1, std::memory_order_seq_cst);
-        counters.bytes.fetch_add(message->share_bytes_, std::memory_order_seq_cst);
+        share_returns_[message->share_channel_].fetch_add(share_unit(message->share_bytes_), std::memory_order_seq_cst);
         message->share_channel_ = unassigned_channel;
         message->share_bytes_ = 0;
     }

@@ -130,10 +130,9 @@ struct Channel {
     std::size_t pending_count = 0;
     std::size_t handshake_bytes = 0;
 
-    // Share: received messages and bytes charged to this channel number,
-    // counted from the pool's cumulative returns at creation (wrapping).
-    std::uint32_t share_messages = 0;
-    std::uint32_t share_bytes = 0;
+    // Share: Pool::share_unit() of each message delivered, added to the
+    // pool's count of returns for this number when the channel opened.
+    std::uint64_t share_charged = 0;
 
     ChannelLink ready_link;   // known ready, served round-robin
     ChannelLink parked_link;  // waiting: in the parked FIFO or the over-share list

@@ -502,8 +502,7 @@ void Reactor::on_message(Channel& channel, Message::Ptr message) {
     // The message counts against this channel's share until it comes back.
     const std::size_t bytes = message_overhead + message->capacity_bytes();
     pool_.attribute(*message, channel.number, static_cast<std::uint32_t>(bytes));
-    channel.share_messages += 1;
-    channel.share_bytes += static_cast<std::uint32_t>(bytes);
+    channel.share_charged += Pool::share_unit(static_cast<std::uint32_t>(bytes));
     deliver(*channel.group, std::move(message));
     if (arrival.close_after) close(channel, Cause{Status::success});
 }
@@ -647,9 +646,7 @@ Channel& Reactor::create_channel(ChannelNumber number, ChannelKind kind, Channel
     channel->group = &group;
     channel->socket = std::move(socket);
     channel->timers.token = channel->token();
-    const Pool::ShareReturns base = pool_.share_returns(number);
-    channel->share_messages = base.messages;
-    channel->share_bytes = base.bytes;
+    channel->share_charged = pool_.share_returns(number);
     channel->registered = desired_interest(*channel);
     if (poller_.add(channel->socket.handle(), channel->token(), channel->registered) != Status::success) {
         channel->registered = poller::Interest{};

@@ -84,14 +84,8 @@ bool Reactor::make_handshake_room(std::size_t bytes) {
 // Whether one more message of `bytes` would take the channel past its share
 // (received messages not returned yet; returns come from any thread).
 bool Reactor::over_share(const Channel& channel, std::size_t bytes) const noexcept {
-    const Pool::ShareReturns returned = pool_.share_returns(channel.number);
-    // Returns of an older channel with this number can overtake: held counts
-    // below zero read as zero.
-    const auto held = [](std::uint32_t charged, std::uint32_t back) {
-        return static_cast<std::size_t>(std::max<std::int32_t>(static_cast<std::int32_t>(charged - back), 0));
-    };
-    return held(channel.share_messages, returned.messages) + 1 > options_.channel_share_messages ||
-           held(channel.share_bytes, returned.bytes) + bytes > options_.channel_share_bytes;
+    const Pool::Held held = Pool::held(channel.share_charged, pool_.share_returns(channel.number));
+    return held.messages + 1 > options_.channel_share_messages || held.bytes + bytes > options_.channel_share_bytes;
 }
 
 } // namespace tofu::detail

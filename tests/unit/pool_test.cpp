@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <initializer_list>
 #include <atomic>
 #include <mutex>
 #include <random>
@@ -405,20 +406,46 @@ TEST(Pool, ChannelShareReturnsAreCountedPerChannel) {
     pool->attribute(*a, 7, 100);
     pool->attribute(*b, 7, 250);
     pool->attribute(*c, 65534, 1);
-    EXPECT_EQ(pool->share_returns(7).messages, 0u);
+    EXPECT_EQ(pool->share_returns(7), 0u);
     a.reset();
     std::thread([&] { b.reset(); }).join();
-    EXPECT_EQ(pool->share_returns(7).messages, 2u);
-    EXPECT_EQ(pool->share_returns(7).bytes, 350u);
-    EXPECT_EQ(pool->share_returns(65534).messages, 0u);
+    EXPECT_EQ(pool->share_returns(7), Pool::share_unit(100) + Pool::share_unit(250));
+    EXPECT_EQ(pool->share_returns(7) >> 32, 2u) << "messages in the high half";
+    EXPECT_EQ(pool->share_returns(7) & 0xFFFFFFFFu, 350u) << "bytes in the low half";
+    EXPECT_EQ(pool->share_returns(65534), 0u);
     c.reset();
-    EXPECT_EQ(pool->share_returns(65534).bytes, 1u);
+    EXPECT_EQ(pool->share_returns(65534), Pool::share_unit(1));
     // A message comes back without its charge: reused, it is nobody's.
     Message::Ptr reused = pool->get(Alloc::PoolOnly);
     ASSERT_TRUE(reused);
     reused.reset();
-    EXPECT_EQ(pool->share_returns(7).messages, 2u);
-    EXPECT_EQ(pool->share_returns(65534).messages, 1u);
+    EXPECT_EQ(pool->share_returns(7), Pool::share_unit(100) + Pool::share_unit(250));
+    EXPECT_EQ(pool->share_returns(65534), Pool::share_unit(1));
+}
+
+// The packed share counts: exact across the wrap of either half, and a
+// channel never reads as holding less than nothing.
+TEST(Pool, HeldSharesAreExactAcrossWrapsAndNeverNegative) {
+    const auto charge = [](std::uint64_t base, std::initializer_list<std::uint32_t> sizes) {
+        for (std::uint32_t size : sizes) base += Pool::share_unit(size);
+        return base;
+    };
+    for (std::uint64_t base : {std::uint64_t{0}, ~std::uint64_t{0} - 5, (std::uint64_t{7} << 32) + 0xFFFFFF00u}) {
+        const std::uint64_t charged = charge(base, {100, 65535, 4000000, 1});
+        std::uint64_t returned = base;
+        Pool::Held held = Pool::held(charged, returned);
+        EXPECT_EQ(held.messages, 4u);
+        EXPECT_EQ(held.bytes, 100u + 65535 + 4000000 + 1);
+        returned = charge(returned, {65535, 4000000}); // two came back, in another order
+        held = Pool::held(charged, returned);
+        EXPECT_EQ(held.messages, 2u);
+        EXPECT_EQ(held.bytes, 101u);
+        // A stale return of an older channel with this number overtakes.
+        returned = charge(returned, {100, 1, 5000});
+        held = Pool::held(charged, returned);
+        EXPECT_EQ(held.messages, 0u);
+        EXPECT_EQ(held.bytes, 0u);
+    }
 }
 
 } // namespace
