@@ -43,9 +43,10 @@ struct Options {
     //
     // A channel's share of the pool: received messages the application has
     // not returned yet (wherever they are: its queue, its hands, a send
-    // queue). Past it, reading that channel pauses. 0: max_messages / 4 and
-    // memory_limit / 4 (the bytes at least one maximum-size message, at most
-    // 1 GiB).
+    // queue). Past it, reading that channel pauses while less than one share
+    // of the pool is free for the others: a share bites only under
+    // contention. 0: max_messages / 4 and memory_limit / 4 (the bytes at
+    // least one maximum-size message, at most 1 GiB).
     std::size_t channel_share_messages = 0;
     std::size_t channel_share_bytes = 0;
     // Text headers plus body of a HelloRequest or HelloResponse from a peer.

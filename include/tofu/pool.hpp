@@ -85,6 +85,10 @@ public:
     // true when `bytes` more could be charged now (counting idle capacity
     // that would be trimmed)
     bool can_charge(std::size_t bytes, Tier tier) noexcept;
+    // What a tier could still take, messages and bytes (counting idle
+    // capacity of free messages, which would be trimmed; walks the free list).
+    std::size_t free_messages(Tier tier) const noexcept;
+    std::size_t free_bytes(Tier tier) noexcept;
 
     // Cleared by the owner before its wake-up target goes away; the listener
     // is only called under the free-list lock, so it is never called late.

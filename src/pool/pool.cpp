@@ -83,6 +83,25 @@ bool Pool::has_room(Tier tier) const noexcept {
     return shared_in_use_.load(std::memory_order_seq_cst) + 1 <= shared_messages(tier);
 }
 
+std::size_t Pool::free_messages(Tier tier) const noexcept {
+    const std::size_t used = shared_in_use_.load(std::memory_order_seq_cst);
+    const std::size_t limit = shared_messages(tier);
+    return used < limit ? limit - used : 0;
+}
+
+std::size_t Pool::free_bytes(Tier tier) noexcept {
+    const std::size_t used = bytes_counted(tier);
+    const std::size_t limit = byte_limit(tier);
+    std::size_t idle = 0;
+    {
+        std::lock_guard lock(free_mutex_);
+        for (const Message* message = free_list_; message != nullptr; message = message->next) {
+            idle += message->capacity_bytes();
+        }
+    }
+    return used < limit + idle ? limit + idle - used : 0;
+}
+
 bool Pool::can_acquire(Tier tier) noexcept {
     if (!has_room(tier)) return false;
     {

@@ -66,7 +66,7 @@ private:
     void resume_admission(Channel& listener);
     void leave_pending(Channel& channel);
     bool make_handshake_room(std::size_t bytes);
-    bool over_share(const Channel& channel, std::size_t bytes) const noexcept;
+    bool over_share(const Channel& channel, std::size_t bytes) noexcept;
 
     // memory
     void park(Channel& channel, Wait why);

@@ -81,11 +81,18 @@ bool Reactor::make_handshake_room(std::size_t bytes) {
     return true;
 }
 
-// Whether one more message of `bytes` would take the channel past its share
-// (received messages not returned yet; returns come from any thread).
-bool Reactor::over_share(const Channel& channel, std::size_t bytes) const noexcept {
+// Whether the channel must pause before one more message of `bytes`: it is
+// past its share (received messages not returned yet; returns come from
+// any thread) and taking more would leave less than one share of the pool
+// for the other channels. A share bites only under contention: a channel
+// alone on an idle pool may use it all but one share.
+bool Reactor::over_share(const Channel& channel, std::size_t bytes) noexcept {
     const Pool::Held held = Pool::held(channel.share_charged, pool_.share_returns(channel.number));
-    return held.messages + 1 > options_.channel_share_messages || held.bytes + bytes > options_.channel_share_bytes;
+    const bool past_share =
+        held.messages + 1 > options_.channel_share_messages || held.bytes + bytes > options_.channel_share_bytes;
+    if (!past_share) return false;
+    return pool_.free_messages(MemoryTier::inbound) < options_.channel_share_messages + 1 ||
+           pool_.free_bytes(MemoryTier::inbound) < options_.channel_share_bytes + bytes;
 }
 
 } // namespace tofu::detail
