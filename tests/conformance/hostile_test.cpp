@@ -69,12 +69,6 @@ struct DrivenEngine {
     void advance(std::chrono::milliseconds by) { core->advance_clock(by); }
 };
 
-Bytes pseudo_random(std::size_t size, std::uint64_t seed) {
-    Bytes out(size);
-    for (auto& b : out) b = static_cast<std::byte>(splitmix64(seed));
-    return out;
-}
-
 // The start of a TLS 1.2 ClientHello record, as a browser would send it.
 Bytes tls_client_hello() {
     Bytes out = {std::byte{0x16}, std::byte{0x03}, std::byte{0x01}, std::byte{0x00}, std::byte{0xC8},

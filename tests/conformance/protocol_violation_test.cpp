@@ -97,20 +97,14 @@ protected:
     int round_ = 0;
 };
 
-Bytes pseudo_random_bytes(std::size_t size, std::uint64_t seed) {
-    Bytes out(size);
-    for (auto& b : out) b = static_cast<std::byte>(splitmix64(seed));
-    return out;
-}
-
 // Garbage instead of a hello: random bytes whose opcode nibble is invalid,
 // and a well-formed header announcing a text block of binary junk.
 TEST_P(ProtocolViolation, GarbageBeforeHello) {
-    Bytes junk = pseudo_random_bytes(1024, 1);
+    Bytes junk = pseudo_random(1024, 1);
     junk[2] = static_cast<std::byte>(std::to_integer<unsigned>(junk[2]) | 0x0F); // opcode 15
     expect_violation(junk, false, Status::invalid_op_code, "random bytes, opcode 15");
 
-    const Bytes binary = pseudo_random_bytes(200, 2);
+    const Bytes binary = pseudo_random(200, 2);
     Bytes announced = frame({.opcode = op(OpCode::HelloRequest), .id = 3,
                              .headers = std::string_view(reinterpret_cast<const char*>(binary.data()), 200)});
     expect_violation(announced, false, Status::invalid_headers_len, "hello whose header block is binary junk");

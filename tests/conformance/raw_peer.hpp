@@ -118,6 +118,13 @@ inline Bytes text_bytes(std::string_view text) {
 
 inline std::uint8_t op(OpCode code) { return static_cast<std::uint8_t>(code); }
 
+// Bytes that follow from `seed` and nothing else.
+inline Bytes pseudo_random(std::size_t size, std::uint64_t seed) {
+    Bytes out(size);
+    for (auto& b : out) b = static_cast<std::byte>(splitmix64(seed));
+    return out;
+}
+
 struct ParsedFrame {
     std::uint16_t channel = 0;
     std::uint8_t opcode = 0;
