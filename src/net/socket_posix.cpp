@@ -251,6 +251,12 @@ Status Socket::connect_result() noexcept {
     int error = 0;
     socklen_t length = sizeof(error);
     if (::getsockopt(handle_, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) return Status::connect_failed;
+    // Reading SO_ERROR clears it, and a poller may have read it first
+    // (libkqueue does, to fill in the event it reports): a connect that
+    // failed can show no error here. Only a socket with a peer is connected.
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof(peer);
+    if (::getpeername(handle_, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return Status::connect_failed;
     return Status::success;
 }
 
