@@ -187,7 +187,8 @@ void Socket::close() noexcept {
 void Socket::forget_path() noexcept {
     if (owned_.path.empty()) return;
     struct stat info {};
-    if (is_socket_file(owned_.path, info) && info.st_dev == owned_.device && info.st_ino == owned_.file) {
+    if (is_socket_file(owned_.path, info) && static_cast<std::uint64_t>(info.st_dev) == owned_.device &&
+        static_cast<std::uint64_t>(info.st_ino) == owned_.file) {
         ::unlink(owned_.path.c_str());
     }
     owned_ = OwnedPath{};
