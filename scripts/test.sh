@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds and runs every test suite. Usage: scripts/test.sh [STAGE...]
-# Stages: plain asan tsan fuzz windows (default: all of them, in that order).
-# Each failure makes the script exit non-zero; every stage prints its own
-# ctest (or libFuzzer) summary.
+# Stages: plain asan tsan fuzz windows kqueue macos (default: all of them, in
+# that order). Each failure makes the script exit non-zero; every stage prints
+# its own ctest (or libFuzzer) summary and how long it took.
+#   kqueue  the kqueue backend on Linux, on libkqueue (scripts/kqueue.sh)
+#   macos   the macOS cross build, x86_64 and arm64 (scripts/macos.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${TOFU_JOBS:-2}
 bash scripts/deps.sh
 stages=("$@")
-((${#stages[@]})) || stages=(plain asan tsan fuzz windows)
+((${#stages[@]})) || stages=(plain asan tsan fuzz windows kqueue macos)
 
 run_preset() {
     local preset=$1
@@ -19,6 +21,7 @@ run_preset() {
 }
 
 for stage in "${stages[@]}"; do
+    started=$(date +%s)
     case "$stage" in
     plain) run_preset default ;;
     asan) run_preset asan ;;
@@ -32,6 +35,9 @@ for stage in "${stages[@]}"; do
         rm -rf "$scratch"
         ;;
     windows) bash tools/windows/run-tests.sh ;;
+    kqueue) bash scripts/kqueue.sh ;;
+    macos) bash scripts/macos.sh ;;
     *) echo "unknown stage: $stage" >&2; exit 2 ;;
     esac
+    echo "=== stage $stage took $(($(date +%s) - started)) s ==="
 done

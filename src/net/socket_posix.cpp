@@ -1,3 +1,10 @@
+// Sockets for Linux, macOS and the BSDs. Where a platform lacks the atomic
+// forms (macOS: no SOCK_NONBLOCK / SOCK_CLOEXEC, no accept4, no
+// MSG_NOSIGNAL), fcntl() sets non-blocking and close-on-exec right after the
+// socket is made or accepted, and SO_NOSIGPIPE on every socket keeps a
+// vanished peer from raising SIGPIPE. Without SOCK_CLOEXEC a fork + exec in
+// another thread can inherit a socket made in that window; nothing in this
+// library forks.
 #include "net/socket.hpp"
 
 #include <arpa/inet.h>
@@ -37,7 +44,9 @@ Status to_socket_address(const Address& address, SocketAddress& out) {
             out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.path.size());
             return Status::success;
 #else
-            return Status::invalid_address;
+            // The abstract namespace is Linux's alone; the address is well
+            // formed, this platform just does not have it.
+            return Status::not_implemented_yet;
 #endif
         }
         std::memcpy(un->sun_path, address.path.data(), address.path.size());
@@ -79,9 +88,39 @@ Address from_socket_address(const sockaddr_storage& storage, const Address& fall
     return fallback;
 }
 
-int open_socket(int family) noexcept {
-    return ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+// What a socket needs beyond what socket() / accept4() gave it here.
+bool prepare(int fd) noexcept {
+#ifndef SOCK_NONBLOCK
+    const int status_flags = ::fcntl(fd, F_GETFL);
+    if (status_flags < 0 || ::fcntl(fd, F_SETFL, status_flags | O_NONBLOCK) != 0) return false;
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return false;
+#endif
+#ifndef MSG_NOSIGNAL
+    const int on = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof(on)) != 0) return false;
+#endif
+    static_cast<void>(fd);
+    return true;
 }
+
+int open_socket(int family) noexcept {
+#ifdef SOCK_NONBLOCK
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+#else
+    const int fd = ::socket(family, SOCK_STREAM, 0);
+#endif
+    if (fd >= 0 && !prepare(fd)) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+#ifdef MSG_NOSIGNAL
+constexpr int send_flags = MSG_NOSIGNAL; // a vanished peer is a status, not a SIGPIPE
+#else
+constexpr int send_flags = 0; // SO_NOSIGPIPE, set by prepare(), does that here
+#endif
 
 void tune_stream(int fd, int family) noexcept {
     if (family == AF_INET || family == AF_INET6) {
@@ -148,7 +187,8 @@ void Socket::close() noexcept {
 void Socket::forget_path() noexcept {
     if (owned_.path.empty()) return;
     struct stat info {};
-    if (is_socket_file(owned_.path, info) && info.st_dev == owned_.device && info.st_ino == owned_.file) {
+    if (is_socket_file(owned_.path, info) && static_cast<std::uint64_t>(info.st_dev) == owned_.device &&
+        static_cast<std::uint64_t>(info.st_ino) == owned_.file) {
         ::unlink(owned_.path.c_str());
     }
     owned_ = OwnedPath{};
@@ -212,19 +252,36 @@ Status Socket::connect_result() noexcept {
     int error = 0;
     socklen_t length = sizeof(error);
     if (::getsockopt(handle_, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) return Status::connect_failed;
+    // Reading SO_ERROR clears it, and a poller may have read it first
+    // (libkqueue does, to fill in the event it reports): a connect that
+    // failed can show no error here. Only a socket with a peer is connected.
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof(peer);
+    if (::getpeername(handle_, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return Status::connect_failed;
     return Status::success;
 }
 
 IoResult Socket::accept(Socket& accepted) noexcept {
     sockaddr_storage peer{};
     socklen_t length = sizeof(peer);
+#ifdef SOCK_NONBLOCK // every system with these flags has accept4 (Linux, the BSDs)
     const int fd = ::accept4(handle_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    const int fd = ::accept(handle_, reinterpret_cast<sockaddr*>(&peer), &length);
+#endif
     if (fd < 0) {
         // A connection that died in the backlog is not the listener's failure.
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR || errno == EPROTO) {
             return {IoState::would_block, 0, Status::success};
         }
         return {IoState::failed, 0, Status::accept_failed};
+    }
+    if (!prepare(fd)) {
+        // XNU refuses socket options once both directions are shut: the
+        // connection died before it was accepted. Dropped like one that died
+        // in the backlog.
+        ::close(fd);
+        return {IoState::would_block, 0, Status::success};
     }
     tune_stream(fd, peer.ss_family);
     accepted = Socket(fd);
@@ -255,8 +312,7 @@ IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
     message.msg_iov = const_cast<IoVec*>(parts.data());
     message.msg_iovlen = parts.size();
     for (;;) {
-        // MSG_NOSIGNAL: a vanished peer is a status, not a SIGPIPE.
-        const ssize_t n = ::sendmsg(handle_, &message, MSG_NOSIGNAL);
+        const ssize_t n = ::sendmsg(handle_, &message, send_flags);
         if (n >= 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {IoState::would_block, 0, Status::success};

@@ -7,5 +7,6 @@ namespace tofu::poller {
 Result<std::unique_ptr<Poller>> make_poll_poller();
 Result<std::unique_ptr<Poller>> make_epoll_poller();
 Result<std::unique_ptr<Poller>> make_afd_poller();
+Result<std::unique_ptr<Poller>> make_kqueue_poller();
 
 } // namespace tofu::poller

@@ -32,6 +32,9 @@ bool backend_available(Backend backend) noexcept {
 #ifdef TOFU_HAVE_EPOLL
     case Backend::epoll: return true;
 #endif
+#ifdef TOFU_HAVE_KQUEUE
+    case Backend::kqueue: return true;
+#endif
     case Backend::automatic: return true;
     default: return false;
     }
@@ -49,6 +52,8 @@ Backend resolve_backend(Backend requested) noexcept {
     return Backend::afd;
 #elif defined(TOFU_HAVE_EPOLL)
     return Backend::epoll;
+#elif defined(TOFU_HAVE_KQUEUE)
+    return Backend::kqueue;
 #else
     return Backend::poll;
 #endif
@@ -65,6 +70,9 @@ Result<std::unique_ptr<Poller>> make_poller(Backend requested) {
 #endif
 #ifdef TOFU_HAVE_EPOLL
     case Backend::epoll: return make_epoll_poller();
+#endif
+#ifdef TOFU_HAVE_KQUEUE
+    case Backend::kqueue: return make_kqueue_poller();
 #endif
     default: return Status::not_implemented_yet;
     }

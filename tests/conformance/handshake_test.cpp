@@ -166,6 +166,35 @@ TEST_P(Handshake, ListenLinuxAbstractSocket) {
     round_trip(client, link.client, server, link.server, "abstract");
     round_trip(server, link.server, client, link.client, "namespace");
 }
+#elif !defined(_WIN32)
+// The abstract namespace is Linux's alone: elsewhere a well-formed '@name'
+// is refused as not_implemented_yet, by listen and by connect, and opens
+// nothing.
+TEST_P(Handshake, LinuxAbstractNameIsNotImplementedElsewhere) {
+    Engine engine(options());
+    Group group(engine, "both");
+    const Address name = uds("@tofu-conf-" + std::to_string(static_cast<long>(::getpid())));
+    Message::Ptr welcome = get_message(engine);
+    ASSERT_EQ(listen_on(*welcome, name), Status::success);
+    const BinaryHeader listening = group.post_ok(welcome);
+    Message::Ptr refused = group.next();
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->opcode(), OpCode::WelcomeResponse) << describe(refused);
+    EXPECT_EQ(refused->status(), Status::not_implemented_yet) << describe(refused);
+    EXPECT_EQ(refused->channel(), listening.channel);
+
+    Message::Ptr hello = get_message(engine);
+    ASSERT_EQ(connect_to(*hello, name), Status::success);
+    const BinaryHeader connecting = group.post_ok(hello);
+    Message::Ptr back = group.next();
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->opcode(), OpCode::HelloRequest) << describe(back);
+    EXPECT_EQ(back->status(), Status::not_implemented_yet) << describe(back);
+    EXPECT_EQ(back->channel(), connecting.channel);
+    EXPECT_EQ(group.closed_count(listening.channel), 0) << "nothing was opened";
+    EXPECT_EQ(group.closed_count(connecting.channel), 0) << "nothing was opened";
+    group.expect_quiet();
+}
 #endif
 
 // A port nobody listens on: the very HelloRequest comes back, connect_failed,

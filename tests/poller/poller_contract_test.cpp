@@ -1,5 +1,5 @@
 // The Poller contract (src/poller/poller.hpp), written once and run for every
-// backend: poll, epoll, afd. A backend that this build does not have is
+// backend: poll, epoll, afd, kqueue. A backend that this build does not have is
 // skipped by name, never passed silently.
 //
 // Loopback only, kernel-chosen ports. Nothing waits on a sleep: socket
@@ -748,9 +748,9 @@ std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
     return std::string(tofu::to_string(info.param));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, PollerContract, ::testing::Values(Backend::poll, Backend::epoll, Backend::afd),
-                         backend_name);
-INSTANTIATE_TEST_SUITE_P(Backends, PollerNoSpin, ::testing::Values(Backend::poll, Backend::epoll, Backend::afd),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, PollerContract,
+                         ::testing::Values(Backend::poll, Backend::epoll, Backend::afd, Backend::kqueue), backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, PollerNoSpin,
+                         ::testing::Values(Backend::poll, Backend::epoll, Backend::afd, Backend::kqueue), backend_name);
 
 } // namespace

@@ -30,7 +30,7 @@ inline std::optional<std::uint64_t> parse_size(std::string_view text) {
     return value * scale;
 }
 
-// A backend name this build can run: poll, epoll (Linux), automatic.
+// A backend name this build can run: poll, epoll (Linux), kqueue (macOS, BSD), automatic.
 inline std::optional<Backend> parse_backend(std::string_view text) {
     const std::optional<Backend> backend = backend_from_string(text);
     if (!backend || !backend_available(*backend)) return std::nullopt;

@@ -30,7 +30,7 @@ constexpr int exit_usage = 2;
 constexpr int exit_failure = 1;
 
 const char* const usage_text =
-    "usage: tofu-echo ADDRESS [--backend poll|epoll|automatic] [--max-messages N] [--memory-limit BYTES]\n"
+    "usage: tofu-echo ADDRESS [--backend poll|epoll|kqueue|automatic] [--max-messages N] [--memory-limit BYTES]\n"
     "  ADDRESS  tcp|HOST|PORT (PORT 0 picks a free port) or uds|PATH ('@name': Linux abstract socket)\n"
     "  prints 'listening on ADDRESS' once the listener is up; SIGINT/SIGTERM stop it (exit 0)\n";
 

@@ -274,10 +274,13 @@ public:
 
     bool start(const std::vector<std::string>& args, std::string& error) {
         int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) {
+        // Close-on-exec on both ends (the child gets the write end as its
+        // stdout only), set by fcntl: macOS has no pipe2.
+        if (::pipe(fds) != 0) {
             error = std::string("pipe: ") + std::strerror(errno);
             return false;
         }
+        for (int fd : fds) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
