@@ -38,7 +38,8 @@ set(CMAKE_MODULE_LINKER_FLAGS_INIT "-static-libgcc -static-libstdc++")
 # picks the 64-bit loader for a PE32+ file), not a `wine64` command.
 find_program(TOFU_WINE NAMES wine wine64)
 if(TOFU_WINE)
-    set(CMAKE_CROSSCOMPILING_EMULATOR ${TOFU_WINE})
+    # wine-run.sh starts a program again only when Wine failed to start it.
+    set(CMAKE_CROSSCOMPILING_EMULATOR ${CMAKE_CURRENT_LIST_DIR}/../tools/windows/wine-run.sh ${TOFU_WINE})
 endif()
 
 # Listing a suite's tests means running its .exe under Wine: do that when
