@@ -69,7 +69,9 @@ Result<Message::Ptr> ChannelGroup::wait_receive(std::chrono::nanoseconds timeout
     detail::GroupState& group = *state_;
     if (!group.taken.empty()) return received(group, group.taken.pop());
     std::unique_lock lock(group.mutex);
-    if (group.queue.empty() && !group.engine_gone) {
+    // A zero timeout is a poll: waiting on the condition variable would still
+    // put the thread to sleep until an already expired timer fires.
+    if (group.queue.empty() && !group.engine_gone && timeout > std::chrono::nanoseconds::zero()) {
         group.consumer_waiting = true;
         group.ready.wait_for(lock, timeout, [&group] { return !group.queue.empty() || group.engine_gone; });
         group.consumer_waiting = false;

@@ -261,6 +261,31 @@ TEST_P(Messaging, UpdateReceiverWithMessageAndBareWakeup) {
     group.expect_quiet();
 }
 
+// A zero timeout polls: nothing queued is an empty Ptr, not an error; a
+// queued message comes back at once; once the engine is gone, the queue is
+// drained first and then shutdown_started is the answer.
+TEST_P(Messaging, WaitReceiveWithZeroTimeoutPolls) {
+    std::optional<Engine> engine(std::in_place, options());
+    Group group(*engine, "g");
+    Result<Message::Ptr> nothing = group.raw().wait_receive(std::chrono::nanoseconds::zero());
+    ASSERT_TRUE(nothing) << to_string(nothing.status());
+    EXPECT_FALSE(*nothing);
+
+    EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success);
+    std::thread([&] { EXPECT_EQ(group.raw().update_receiver(make(*engine, OpCode::Request, 0, "x", 7)), Status::success); })
+        .join();
+    Result<Message::Ptr> wake = group.raw().wait_receive(std::chrono::nanoseconds::zero());
+    ASSERT_TRUE(wake && *wake);
+    EXPECT_EQ((*wake)->opcode(), OpCode::Signal);
+
+    engine.reset();
+    Result<Message::Ptr> update = group.raw().wait_receive(std::chrono::nanoseconds::zero());
+    ASSERT_TRUE(update && *update) << "queued before shutdown: still delivered";
+    EXPECT_EQ((*update)->message_id(), 7u);
+    group.drain_after_shutdown();
+    EXPECT_EQ(group.raw().wait_receive(std::chrono::nanoseconds::zero()).status(), Status::shutdown_started);
+}
+
 // The engine's own notifications do not wait for bare wake-ups: with the
 // application holding every message it can get, a burst of wake-ups still
 // leaves the reserve to the channel_closed of a peer that went away.
