@@ -113,19 +113,29 @@ EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<
 }
 
 Result<std::shared_ptr<EngineCore>> EngineCore::start(const Options& requested, const Clock& clock, std::string* why) {
+    Result<std::shared_ptr<EngineCore>> core = start_stepped(requested, nullptr, clock, why);
+    if (core) core.value()->thread_ = std::thread([reactor = core.value()->reactor_.get()] { reactor->run(); });
+    return core;
+}
+
+Result<std::shared_ptr<EngineCore>> EngineCore::start_stepped(const Options& requested,
+                                                             std::unique_ptr<poller::Poller> poller,
+                                                             const Clock& clock, std::string* why) {
     if (const Refusal refusal = check(requested); refusal.status != Status::success) {
         if (why != nullptr) *why = refusal.why;
         return refusal.status;
     }
     const Options options = effective(requested);
     if (Status s = net::startup(); s != Status::success) return s;
-    Result<std::unique_ptr<poller::Poller>> poller = poller::make_poller(options.backend);
-    if (!poller) return poller.status();
-    const Backend backend = poller.value()->backend();
-    std::shared_ptr<EngineCore> core(new EngineCore(options, backend, std::move(poller.value()), clock));
+    if (!poller) {
+        Result<std::unique_ptr<poller::Poller>> made = poller::make_poller(options.backend);
+        if (!made) return made.status();
+        poller = std::move(made.value());
+    }
+    const Backend backend = poller->backend();
+    std::shared_ptr<EngineCore> core(new EngineCore(options, backend, std::move(poller), clock));
     core->pool_->set_listener(core.get());
     core->reactor_ = std::make_unique<Reactor>(*core);
-    core->thread_ = std::thread([reactor = core->reactor_.get()] { reactor->run(); });
     return core;
 }
 
@@ -133,10 +143,13 @@ EngineCore::~EngineCore() { shutdown(); }
 
 void EngineCore::shutdown() noexcept {
     std::lock_guard guard(shutdown_mutex_);
-    if (!thread_.joinable()) return;
+    if (!reactor_) return;
     stopping_.store(true, std::memory_order_release);
     push_command(Command{CommandKind::stop, nullptr, nullptr, nullptr});
-    thread_.join();
+    // A stepped engine has no thread: its last turn (the stop is queued)
+    // runs here.
+    if (thread_.joinable()) thread_.join();
+    else reactor_->run();
     std::vector<Command> late;
     {
         std::lock_guard lock(command_mutex_);

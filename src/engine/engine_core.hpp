@@ -92,6 +92,13 @@ public:
     // given, says which option was refused.
     static Result<std::shared_ptr<EngineCore>> start(const Options& options, const Clock& clock = Clock(),
                                                      std::string* why = nullptr);
+    // For a simulation: an engine whose reactor runs only when the caller
+    // steps it (reactor()), on the caller's thread, with `poller` (the
+    // options' backend when null) and `clock`. No I/O thread is started.
+    static Result<std::shared_ptr<EngineCore>> start_stepped(const Options& options,
+                                                             std::unique_ptr<poller::Poller> poller,
+                                                             const Clock& clock, std::string* why = nullptr);
+    Reactor& reactor() noexcept { return *reactor_; }
     ~EngineCore();
 
     // Joins the I/O thread after it has handed everything back.

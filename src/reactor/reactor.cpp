@@ -52,22 +52,26 @@ Reactor::~Reactor() = default;
 // ---- the loop ---------------------------------------------------------------
 
 void Reactor::run() {
-    for (;;) {
-        now_ = core_.clock().now();
-        if (!handle_commands()) break;
-        expire_deadlines();
-        retry_notifications();
-        resume_parked();
-        serve_ready();
-        flush_outboxes();
-        reconcile();
-        graveyard_.clear();
-
-        Result<std::size_t> ready = poller_.wait(events_, wait_timeout());
-        core_.woke_up();
-        if (ready) dispatch(std::span<const poller::Event>(events_.data(), ready.value()));
-    }
+    while (turn()) after_wait(poller_.wait(events(), wait_timeout()));
     close_everything();
+}
+
+bool Reactor::turn() {
+    now_ = core_.clock().now();
+    if (!handle_commands()) return false;
+    expire_deadlines();
+    retry_notifications();
+    resume_parked();
+    serve_ready();
+    flush_outboxes();
+    reconcile();
+    graveyard_.clear();
+    return true;
+}
+
+void Reactor::after_wait(Result<std::size_t> ready) {
+    core_.woke_up();
+    if (ready) dispatch(std::span<const poller::Event>(events_.data(), ready.value()));
 }
 
 std::chrono::milliseconds Reactor::wait_timeout() {

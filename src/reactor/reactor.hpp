@@ -27,8 +27,24 @@ public:
     Reactor(const Reactor&) = delete;
     Reactor& operator=(const Reactor&) = delete;
 
-    // Runs until the stop command, then closes every channel.
+    // Runs until the stop command, then closes every channel:
+    //   while (turn()) after_wait(poller.wait(events(), wait_timeout()));
+    //   close_everything();
+    // The same calls, in the same order, are what a simulation makes when it
+    // steps the reactor on its own thread (tests/sim), with the wait as the
+    // step boundary.
     void run();
+    // One iteration up to the wait: commands, deadlines, memory, I/O,
+    // delivery, interest. False once the stop command came.
+    bool turn();
+    // How long the wait may block: 0 when work is known or memory came back,
+    // else until the nearest deadline (negative: no limit). Publishes
+    // "asleep" for the cross-thread wake-up protocol (docs/design.md §5).
+    std::chrono::milliseconds wait_timeout();
+    std::span<poller::Event> events() noexcept { return events_; }
+    // What the wait returned: wake-up bookkeeping, then the events.
+    void after_wait(Result<std::size_t> ready);
+    void close_everything();
     // After the thread is gone: commands that raced with the stop.
     void finish_late(std::vector<Command>& commands);
 
@@ -60,7 +76,6 @@ private:
     void expire_deadlines();
     void set_deadline(Channel& channel, Timeout kind, std::chrono::milliseconds after);
     void track_frame_deadline(Channel& channel);
-    std::chrono::milliseconds wait_timeout();
 
     bool admits(Channel& listener, Channel*& make_room);
     void resume_admission(Channel& listener);
@@ -95,7 +110,6 @@ private:
     Channel* channel_for(ChannelNumber number, const GroupState& group) noexcept;
     Channel* channel_of(std::uint64_t token) noexcept;
     bool sleep_allowed();
-    void close_everything();
 
     EngineCore& core_;
     poller::Poller& poller_;
