@@ -1,0 +1,112 @@
+// net::Socket on the simulated kernel: the link seam. The simulation's copy
+// of the library is built from the same sources as the real one, with this
+// file in place of socket_posix.cpp; no #ifdef in src/, no virtual call.
+// Statuses follow socket_posix.cpp for the same errors.
+#include "kernel.hpp"
+
+#include "net/socket.hpp"
+
+#include <cerrno>
+#include <utility>
+
+namespace tofu::net {
+namespace {
+
+// Every call is a point where another thread could run: the world may.
+sim::Kernel& kernel() {
+    sim::Kernel& k = sim::current_kernel();
+    k.interleave();
+    return k;
+}
+int process() { return sim::current_process(); }
+
+Status failure_status(int error, Status otherwise) noexcept {
+    return error == ECONNRESET || error == EPIPE ? Status::peer_disconnected : otherwise;
+}
+
+} // namespace
+
+Status startup() noexcept { return Status::success; }
+
+Socket::Socket(Socket&& other) noexcept
+    : handle_(std::exchange(other.handle_, invalid_handle)), owned_(std::exchange(other.owned_, OwnedPath{})) {}
+
+Socket& Socket::operator=(Socket&& other) noexcept {
+    if (this != &other) {
+        close();
+        handle_ = std::exchange(other.handle_, invalid_handle);
+        owned_ = std::exchange(other.owned_, OwnedPath{});
+    }
+    return *this;
+}
+
+Socket::~Socket() { close(); }
+
+void Socket::close() noexcept {
+    if (handle_ != invalid_handle) {
+        kernel().close(process(), handle_);
+        handle_ = invalid_handle;
+    }
+}
+
+void Socket::forget_path() noexcept {}
+
+Result<Socket> Socket::listen(const Address& where, Address& bound) {
+    int error = 0;
+    const int fd = kernel().listen(process(), where, bound, error);
+    if (fd < 0) return Status::listen_failed;
+    return Socket(fd);
+}
+
+Result<Socket> Socket::connect(const Address& to) {
+    if (to.kind == Address::Kind::tcp && to.port == 0) return Status::invalid_address;
+    int error = 0;
+    const int fd = kernel().connect(process(), to, error);
+    if (fd < 0) return Status::connect_failed;
+    return Socket(fd);
+}
+
+Status Socket::connect_result() noexcept {
+    return kernel().connect_result(process(), handle_) == 0 ? Status::success : Status::connect_failed;
+}
+
+IoResult Socket::accept(Socket& accepted) noexcept {
+    int error = 0;
+    const int fd = kernel().accept(process(), handle_, error);
+    if (fd < 0) {
+        if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
+        return {IoState::failed, 0, Status::accept_failed};
+    }
+    accepted = Socket(fd);
+    return {};
+}
+
+namespace {
+
+IoResult receive(int handle, std::span<std::byte> into, bool peek) {
+    int error = 0;
+    const long n = kernel().read(process(), handle, into, peek, error);
+    if (n > 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
+    if (n == 0) return {IoState::closed, 0, Status::peer_disconnected};
+    if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
+    return {IoState::failed, 0, failure_status(error, Status::recv_failed)};
+}
+
+} // namespace
+
+IoResult Socket::read(std::span<std::byte> into) noexcept { return receive(handle_, into, false); }
+
+IoResult Socket::peek(std::span<std::byte> into) noexcept { return receive(handle_, into, true); }
+
+IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
+    std::vector<std::span<const std::byte>> spans;
+    spans.reserve(parts.size());
+    for (const IoVec& part : parts) spans.emplace_back(static_cast<const std::byte*>(part.iov_base), part.iov_len);
+    int error = 0;
+    const long n = kernel().write(process(), handle_, spans, error);
+    if (n >= 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
+    if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
+    return {IoState::failed, 0, failure_status(error, Status::send_failed)};
+}
+
+} // namespace tofu::net
