@@ -88,6 +88,11 @@ struct EngineStats {
     // application: it never learned their channel numbers, so it gets no
     // channel_closed for them; they are counted here, by cause, instead.
     std::uint64_t connections_refused = 0;
+    // Times a listener stopped accepting because accept() failed for it,
+    // not for one connection (out of descriptors or kernel memory). It
+    // tries again when one of the engine's channels closes, and every
+    // 100 ms meanwhile.
+    std::uint64_t accept_pauses = 0;
     std::uint64_t channels_closed = 0; // one channel_closed each
     std::array<std::uint64_t, status_count> closed_by_status{}; // refused and closed, by Status cause
     std::array<std::uint64_t, limit_count> closed_by_limit{};   // refused and closed, by Limit cause

@@ -26,6 +26,7 @@ inline constexpr Cause evicted{Status::communication_failed, Limit::pending_evic
 class StatsCounters {
 public:
     void accepted() noexcept { bump(accepted_); }
+    void accept_paused() noexcept { bump(accept_pauses_); }
     // `refused`: it closed before its hello reached the application;
     // `notified`: the application gets a channel_closed for it.
     void closed(Cause cause, bool refused, bool notified) noexcept {
@@ -41,6 +42,7 @@ public:
         EngineStats stats;
         stats.connections_accepted = accepted_.load(std::memory_order_relaxed);
         stats.connections_refused = refused_.load(std::memory_order_relaxed);
+        stats.accept_pauses = accept_pauses_.load(std::memory_order_relaxed);
         stats.channels_closed = channels_closed_.load(std::memory_order_relaxed);
         for (std::size_t i = 0; i < stats.closed_by_status.size(); ++i) {
             stats.closed_by_status[i] = by_status_[i].load(std::memory_order_relaxed);
@@ -61,6 +63,7 @@ private:
 
     Counter accepted_{0};
     Counter refused_{0};
+    Counter accept_pauses_{0};
     Counter channels_closed_{0};
     std::array<Counter, status_count> by_status_{};
     std::array<Counter, limit_count> by_limit_{};

@@ -40,7 +40,8 @@ inline constexpr std::size_t max_iovecs = 1024;
 enum class IoState {
     done,        // `bytes` moved (or a socket accepted)
     would_block, // try again after readiness
-    closed,      // orderly end of stream from the peer
+    closed,      // orderly end of stream from the peer; for accept: that
+                 // connection died in the backlog, take the next
     failed,      // `status` says why
 };
 

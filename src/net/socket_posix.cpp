@@ -270,18 +270,34 @@ IoResult Socket::accept(Socket& accepted) noexcept {
     const int fd = ::accept(handle_, reinterpret_cast<sockaddr*>(&peer), &length);
 #endif
     if (fd < 0) {
-        // A connection that died in the backlog is not the listener's failure.
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR || errno == EPROTO) {
+        switch (errno) {
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
             return {IoState::would_block, 0, Status::success};
+        // Out of descriptors or kernel memory: the listener must wait.
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+        // The listener itself is unusable.
+        case EBADF:
+        case EINVAL:
+        case ENOTSOCK:
+        case EOPNOTSUPP:
+        case EFAULT: return {IoState::failed, 0, Status::accept_failed};
+        // Anything else is about the one connection (ECONNABORTED, EPROTO,
+        // EPERM from a firewall, the network errors Linux passes on,
+        // EINTR): it is not the listener's failure.
+        default: return {IoState::closed, 0, Status::peer_disconnected};
         }
-        return {IoState::failed, 0, Status::accept_failed};
     }
     if (!prepare(fd)) {
         // XNU refuses socket options once both directions are shut: the
-        // connection died before it was accepted. Dropped like one that died
-        // in the backlog.
+        // connection died before it was accepted.
         ::close(fd);
-        return {IoState::would_block, 0, Status::success};
+        return {IoState::closed, 0, Status::peer_disconnected};
     }
     tune_stream(fd, peer.ss_family);
     accepted = Socket(fd);

@@ -341,24 +341,32 @@ Status Socket::connect_result() noexcept {
 }
 
 IoResult Socket::accept(Socket& accepted) noexcept {
-    const SOCKET listener = static_cast<SOCKET>(handle_);
-    for (;;) {
-        sockaddr_storage peer{};
-        int length = sizeof(peer);
-        const SOCKET s = ::accept(listener, reinterpret_cast<sockaddr*>(&peer), &length);
-        if (s == INVALID_SOCKET) {
-            const int error = ::WSAGetLastError();
+    sockaddr_storage peer{};
+    int length = sizeof(peer);
+    const SOCKET s = ::accept(static_cast<SOCKET>(handle_), reinterpret_cast<sockaddr*>(&peer), &length);
+    if (s == INVALID_SOCKET) {
+        switch (const int error = ::WSAGetLastError()) {
+        // Out of sockets or buffer space: the listener must wait.
+        case WSAEMFILE:
+        case WSAENOBUFS:
+        // The listener itself is unusable.
+        case WSANOTINITIALISED:
+        case WSAEINVAL:
+        case WSAENOTSOCK:
+        case WSAEOPNOTSUPP:
+        case WSAEFAULT: return {IoState::failed, 0, Status::accept_failed};
+        default:
             if (would_block(error)) return {IoState::would_block, 0, Status::success};
-            // The client gave up before we accepted: take the next one.
-            if (error == WSAECONNRESET || error == WSAECONNABORTED) continue;
-            return {IoState::failed, 0, Status::accept_failed};
+            // Anything else is about the one connection: reset or aborted
+            // before we took it (Wine reports such a one as WSAENOTCONN).
+            return {IoState::closed, 0, Status::peer_disconnected};
         }
-        Socket socket(static_cast<NativeHandle>(s));
-        if (!set_non_blocking(s)) return {IoState::failed, 0, Status::accept_failed};
-        if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) set_no_delay(s);
-        accepted = std::move(socket);
-        return {IoState::done, 0, Status::success};
     }
+    Socket socket(static_cast<NativeHandle>(s));
+    if (!set_non_blocking(s)) return {IoState::closed, 0, Status::peer_disconnected};
+    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) set_no_delay(s);
+    accepted = std::move(socket);
+    return {IoState::done, 0, Status::success};
 }
 
 namespace {

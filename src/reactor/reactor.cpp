@@ -286,14 +286,8 @@ void Reactor::accept_connections(Channel& listener) {
             listener.read_ready = false;
             return;
         }
-        if (result.state != net::IoState::done) {
-            // Out of descriptors: pause until some channel closes, rather
-            // than spinning on a backlog we cannot take.
-            listener.accept_paused = true;
-            listener.read_ready = false;
-            accept_paused_.push_back(listener.number);
-            return;
-        }
+        if (result.state == net::IoState::closed) continue; // it died in the backlog: the next one
+        if (result.state != net::IoState::done) return pause_accepting(listener);
         // Only now that a newcomer is really there does the oldest give way.
         if (make_room != nullptr) close(*make_room, evicted);
         const ChannelNumber number = core_.numbers().allocate(listener.group->id);
@@ -690,12 +684,7 @@ void Reactor::close(Channel& channel, Cause cause, bool notify) {
     // A descriptor came free: listeners that ran out may accept again.
     if (!was_listener && !accept_paused_.empty()) {
         for (ChannelNumber number : accept_paused_) {
-            if (Channel* listener = channels_[number].get(); listener != nullptr) {
-                listener->accept_paused = false;
-                listener->read_ready = true;
-                ready_.push_back(*listener);
-                mark_dirty(*listener);
-            }
+            if (Channel* listener = channels_[number].get(); listener != nullptr) resume_accepting(*listener);
         }
         accept_paused_.clear();
     }

@@ -79,6 +79,8 @@ private:
 
     bool admits(Channel& listener, Channel*& make_room);
     void resume_admission(Channel& listener);
+    void pause_accepting(Channel& listener);
+    void resume_accepting(Channel& listener);
     void leave_pending(Channel& channel);
     bool make_handshake_room(std::size_t bytes);
     bool over_share(const Channel& channel, std::size_t bytes) noexcept;

@@ -8,6 +8,12 @@
 
 namespace tofu::detail {
 
+namespace {
+// How long a listener out of descriptors waits before it tries again when
+// none of the engine's own channels closes meanwhile.
+constexpr std::chrono::milliseconds accept_retry_after{100};
+} // namespace
+
 void Reactor::expire_deadlines() {
     while (const std::optional<Timers::Expiry> expiry = timers_.expire(now_)) {
         Channel* channel = channel_of(expiry->token);
@@ -17,6 +23,7 @@ void Reactor::expire_deadlines() {
         case Timeout::handshake: close(*channel, handshake_timed_out); break;
         case Timeout::frame: close(*channel, frame_timed_out); break;
         case Timeout::admission: resume_admission(*channel); break;
+        case Timeout::accept_retry: resume_accepting(*channel); break;
         }
     }
 }
@@ -60,6 +67,29 @@ void Reactor::resume_admission(Channel& listener) {
     if (!listener.admission_paused) return;
     listener.admission_paused = false;
     timers_.clear(listener.timers, Timeout::admission);
+    listener.read_ready = true;
+    ready_.push_back(listener);
+    mark_dirty(listener);
+}
+
+// accept() failed for the listener, not for one connection: out of
+// descriptors or kernel memory, most likely. Rather than spin on a backlog
+// it cannot take, the listener waits until one of the engine's channels
+// closes, or for accept_retry_after when the descriptors are held elsewhere
+// in the process.
+void Reactor::pause_accepting(Channel& listener) {
+    listener.accept_paused = true;
+    listener.read_ready = false;
+    core_.stats().accept_paused();
+    accept_paused_.push_back(listener.number);
+    timers_.set(listener.timers, Timeout::accept_retry, now_ + accept_retry_after);
+    mark_dirty(listener);
+}
+
+void Reactor::resume_accepting(Channel& listener) {
+    if (!listener.accept_paused) return;
+    listener.accept_paused = false;
+    timers_.clear(listener.timers, Timeout::accept_retry);
     listener.read_ready = true;
     ready_.push_back(listener);
     mark_dirty(listener);

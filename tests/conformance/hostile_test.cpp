@@ -590,7 +590,14 @@ TEST_P(Hostile, MixedFloodWhileClientsDoRoundTrips) {
     ASSERT_TRUE(one) << "a client connecting during the flood";
     for (int i = 0; i < 20; ++i) one.round_trip(server, "during " + std::to_string(i));
     Client two(options(), server);
-    ASSERT_TRUE(two) << "a second client connecting during the flood";
+    if (!two) {
+        const EngineStats now = server.engine.stats();
+        const Message::Ptr seen = two.group.poll(std::chrono::milliseconds(0));
+        FAIL() << "a second client connecting during the flood: the server accepted " << now.connections_accepted
+               << ", refused " << now.connections_refused << ", has " << now.pending_handshakes
+               << " pending; accept paused " << now.accept_pauses << " times; the client got "
+               << (seen ? describe(seen) : std::string("nothing"));
+    }
     for (int i = 0; i < 20; ++i) {
         two.round_trip(server, "two " + std::to_string(i));
         one.round_trip(server, "one " + std::to_string(i));

@@ -1,9 +1,13 @@
 // Many connections at once: 1,000 concurrent connections on one engine, each
 // a hello and one request/response, then all of them closed, each exactly
-// once.
+// once; and a listener that runs out of descriptors for them.
 #include "harness.hpp"
 
+#include "raw_peer.hpp"
+
 #ifndef _WIN32
+#include <cerrno>
+#include <fcntl.h>
 #include <sys/resource.h>
 #endif
 
@@ -11,6 +15,9 @@ namespace tofu::conformance {
 namespace {
 
 class Scale : public BackendTest {};
+
+using raw::raw_handshake;
+using raw::RawPeer;
 
 // Raises the soft descriptor limit to the hard one; false (with the reason)
 // when even that is below `needed`.
@@ -139,6 +146,66 @@ TEST_P(Scale, ThousandConcurrentConnections) {
     EXPECT_EQ(server.opened().size(), connections + 1);
     client.expect_each_opened_closed_once();
     server.expect_each_opened_closed_once();
+}
+
+#ifndef _WIN32
+// The soft descriptor limit under which exactly one descriptor number is
+// still free: the next descriptor this process opens is its last.
+rlim_t limit_leaving_one() {
+    rlim_t number = 0;
+    for (std::size_t free = 0;; ++number) {
+        if (::fcntl(static_cast<int>(number), F_GETFD) == -1 && ++free == 2) return number;
+    }
+}
+
+// Sets the soft descriptor limit for a scope.
+class DescriptorLimit {
+public:
+    explicit DescriptorLimit(rlim_t soft) {
+        EXPECT_EQ(::getrlimit(RLIMIT_NOFILE, &saved_), 0);
+        rlimit lowered = saved_;
+        lowered.rlim_cur = soft;
+        EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0) << std::strerror(errno);
+    }
+    ~DescriptorLimit() { restore(); }
+    void restore() {
+        if (restored_) return;
+        restored_ = true;
+        EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &saved_), 0) << std::strerror(errno);
+    }
+    DescriptorLimit(const DescriptorLimit&) = delete;
+    DescriptorLimit& operator=(const DescriptorLimit&) = delete;
+
+private:
+    rlimit saved_{};
+    bool restored_ = false;
+};
+#endif
+
+// A listener whose accept() fails for want of descriptors stops accepting
+// (no spin on a backlog it cannot take) and starts again by itself once
+// descriptors are back, even when none of the engine's own channels closes
+// to free one: descriptors held elsewhere in the process come back too.
+TEST_P(Scale, ListenerOutOfDescriptorsAcceptsAgainWhenTheyAreBack) {
+#ifdef _WIN32
+    GTEST_SKIP() << "Windows has no per-process descriptor limit to exhaust";
+#else
+    Engine engine(options());
+    Group server(engine, "server");
+    const Listener listener = listen(server, tcp("127.0.0.1", 0));
+    ASSERT_TRUE(listener);
+
+    DescriptorLimit limit(limit_leaving_one());
+    RawPeer peer = RawPeer::connect(listener.address); // the last descriptor
+    ASSERT_TRUE(peer);
+    EXPECT_TRUE(wait_for_stats(engine, [](const EngineStats& now) { return now.accept_pauses != 0; }))
+        << "the server had no descriptor left for the connection, and never said so";
+    limit.restore();
+
+    EXPECT_NE(raw_handshake(peer, server), 0) << "the connection waiting in the backlog was never accepted";
+    EXPECT_EQ(engine.stats().connections_accepted, 1u);
+    server.expect_quiet();
+#endif
 }
 
 TOFU_CONFORMANCE_INSTANTIATE(Scale);

@@ -26,6 +26,16 @@ void Kernel::set_descriptor_limit(int process, std::size_t limit) {
     processes_[static_cast<std::size_t>(process)].limit = limit;
 }
 
+std::size_t Kernel::queued_connections(int process) const {
+    std::size_t queued = 0;
+    for (const int id : processes_[static_cast<std::size_t>(process)].fds) {
+        if (id < 0) continue;
+        const Socket& s = sockets_[static_cast<std::size_t>(id)];
+        if (s.kind == Socket::Kind::listener) queued += s.backlog.size();
+    }
+    return queued;
+}
+
 int Kernel::allocate_fd(int process, int socket_id, int& error) {
     Process& p = processes_[static_cast<std::size_t>(process)];
     if (p.open >= p.limit) {
@@ -180,6 +190,17 @@ int Kernel::accept(int process, int fd, int& error) {
         return -1;
     }
     const int id = l->backlog.front();
+    if (sockets_[static_cast<std::size_t>(id)].link == Socket::Link::reset) {
+        // Reset before it was accepted: the BSDs and XNU say ECONNABORTED
+        // (Linux hands it out and the first read fails; both are modelled).
+        if (abort_reset_in_backlog()) {
+            l->backlog.pop_front();
+            notify(*l);
+            ++counters_.aborted_in_backlog;
+            error = ECONNABORTED;
+            return -1;
+        }
+    }
     // The connection stays queued when no descriptor is left (EMFILE).
     const int new_fd = allocate_fd(process, id, error);
     if (new_fd < 0) return -1;

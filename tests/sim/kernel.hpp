@@ -76,6 +76,9 @@ public:
     int add_process(std::size_t descriptor_limit);
     // Descriptors beyond `limit` fail with EMFILE (a fault the world injects).
     void set_descriptor_limit(int process, std::size_t limit);
+    // Connections established and not accepted yet, over every listener
+    // `process` holds.
+    std::size_t queued_connections(int process) const;
 
     // ---- the calls a socket layer makes (errno-style: -1 and `error`) ----
     int listen(int process, const Address& where, Address& bound, int& error);
@@ -108,6 +111,9 @@ public:
 
     // The network's delay for the next segment or connect (set by the world).
     std::function<Time()> delay = [] { return Time{0}; };
+    // Whether accept() reports a connection reset in the backlog as
+    // ECONNABORTED (the BSDs) rather than handing it out (Linux).
+    std::function<bool()> abort_reset_in_backlog = [] { return false; };
     // Called at the start of every call the engine's socket layer and its
     // poller make: the world may run an application action there, as
     // another thread could (no lock is held across I/O).
@@ -128,7 +134,8 @@ public:
     // Counters for coverage and progress.
     struct Counters {
         std::uint64_t reads = 0, short_writes = 0, full_writes = 0, peeks = 0, emfile = 0, resets = 0, fins = 0,
-                      refused = 0, backlog_full = 0, accepts = 0, effects = 0;
+                      refused = 0, backlog_full = 0, accepts = 0, effects = 0,
+                      aborted_in_backlog = 0;
     };
     const Counters& counters() const noexcept { return counters_; }
     std::uint64_t effects(int process) const noexcept { return effects_[static_cast<std::size_t>(process)]; }

@@ -75,6 +75,7 @@ IoResult Socket::accept(Socket& accepted) noexcept {
     const int fd = kernel().accept(process(), handle_, error);
     if (fd < 0) {
         if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
+        if (error == ECONNABORTED) return {IoState::closed, 0, Status::peer_disconnected};
         return {IoState::failed, 0, Status::accept_failed};
     }
     accepted = Socket(fd);
