@@ -57,12 +57,14 @@ struct Arguments {
     tofu::sim::Bug bug = tofu::sim::Bug::none;
 };
 
+constexpr const char* usage_text =
+    "usage: tofu_sim [--seeds N] [--seconds S] [--first SEED] [--model level|edge|oneshot|kqueue]\n"
+    "                [--replay SEED] [--tape FILE] [--shrink FILE] [--trace] [--steps N]\n"
+    "                [--regressions DIR] [--check-coverage] [--determinism EVERY]\n"
+    "                [--calibration FILE] [--record-calibration FILE] [--no-chaos] [--no-faults]\n";
+
 [[noreturn]] void usage(const std::string& why) {
-    std::cerr << "tofu_sim: " << why << "\n"
-              << "usage: tofu_sim [--seeds N] [--seconds S] [--first SEED] [--model level|edge|oneshot|kqueue]\n"
-              << "                [--replay SEED] [--tape FILE] [--shrink FILE] [--trace] [--steps N]\n"
-              << "                [--regressions DIR] [--check-coverage] [--determinism EVERY]\n"
-              << "                [--calibration FILE] [--record-calibration FILE] [--no-chaos] [--no-faults]\n";
+    std::cerr << "tofu_sim: " << why << "\n" << usage_text;
     std::exit(2);
 }
 
@@ -108,7 +110,10 @@ Arguments parse(int argc, char** argv) {
         else if (arg == "--check-coverage") a.check_coverage = true;
         else if (arg == "--no-chaos") a.chaos = false;
         else if (arg == "--no-faults") a.faults = false;
-        else usage("unknown option " + arg);
+        else if (arg == "--help" || arg == "-h") {
+            std::cout << usage_text;
+            std::exit(0);
+        } else usage("unknown option " + arg);
     }
     return a;
 }

@@ -139,7 +139,11 @@ private:
     std::uint64_t pick(std::uint64_t bound) { return choices_.below(bound); }
     bool chance(unsigned percent) { return choices_.percent(percent); }
     void note(const std::string& what);
-    void cover(const std::string& item) { outcome_.coverage.insert(item); }
+    void cover(const std::string& item) {
+        const std::vector<std::string>& items = coverage_items();
+        if (std::find(items.begin(), items.end(), item) == items.end()) fail("coverage item \"" + item + "\" is not listed");
+        outcome_.coverage.insert(item);
+    }
     [[noreturn]] void fail(const std::string& what) { throw Violation(what); }
 
     // world
@@ -207,6 +211,7 @@ void World::build() {
         }
     };
     kernel_.interleave = [this] { interleave(); };
+    kernel_.abort_reset_in_backlog = [this] { return pick(2) == 0; };
     kernel_.log = [this](const std::string& what) { note("kernel: " + what); };
     kernel_.wrote = [this](int socket, std::uint64_t uid) {
         written_on_[socket].push_back(uid);
@@ -908,6 +913,10 @@ void World::finish() {
     for (std::size_t i = 0; i < engines_.size(); ++i) {
         EngineActor& e = engines_[i];
         if (!e.core) continue;
+        if (const std::size_t queued = kernel_.queued_connections(e.process); queued != 0) {
+            fail("engine " + std::to_string(i) + " is at rest with " + std::to_string(queued) +
+                 " connections in its listener's backlog: it stopped accepting");
+        }
         if (e.poller->counters().spurious_events != 0) cover("spurious event");
         if (e.poller->counters().truncated != 0) cover("truncated batch");
         if (e.poller->counters().delayed != 0) cover("delayed event");
@@ -916,6 +925,7 @@ void World::finish() {
     if (k.peeks != 0) cover("peeked read");
     if (k.short_writes != 0) cover("partial write");
     if (k.emfile != 0) cover("descriptors exhausted");
+    if (k.aborted_in_backlog != 0) cover("connection aborted in the backlog");
     if (k.backlog_full != 0) cover("backlog full");
     if (k.refused != 0) cover("connect refused");
 }
@@ -928,6 +938,9 @@ Outcome World::run() {
         // there once the applications took what their queues still held.
         healing_ = true;
         note("heal");
+        // Descriptors come back too, whether or not a channel of the engine
+        // closes to free one: a listener that ran out must notice by itself.
+        for (const EngineActor& e : engines_) kernel_.set_descriptor_limit(e.process, 1024);
         std::size_t healing_steps = 0;
         for (bool drained_something = true; drained_something;) {
             while (step(true)) {
@@ -979,8 +992,8 @@ const std::vector<std::string>& coverage_items() {
     static const std::vector<std::string> items = {
         "reactor slept", "events dispatched", "application inside a reactor step", "reading paused",
         "pool_empty delivered", "message handed back", "graceful close", "channel closed by failure",
-        "connection reset", "payload lost to a reset", "peeked read", "partial write", "descriptors exhausted", "backlog full",
-        "connect refused", "pending connection evicted", "handshake timeout", "frame timeout", "hostile hello answered",
+        "connection reset", "connection aborted in the backlog", "payload lost to a reset", "peeked read", "partial write", "descriptors exhausted", "backlog full",
+        "connect refused", "connect timeout", "pending connection evicted", "handshake timeout", "frame timeout", "hostile hello answered",
         "connection refused before its hello", "bare wake-up coalesced", "group destroyed", "engine restarted",
         "spurious event", "truncated batch", "delayed event"};
     return items;
