@@ -19,14 +19,19 @@ std::size_t reserve_for(const Options& options) {
 }
 
 // What application get() cannot take, so that reading goes on while the
-// application's outgoing messages fill the pool (docs/design.md §4).
+// application's outgoing messages fill the pool (docs/design.md §4): at
+// least one message of the largest size, since the answer that would free
+// the pool may be one, as long as the application keeps room for one too.
 Pool::Reserve pool_reserve(const Options& options) {
     Pool::Reserve reserve;
     reserve.notification_messages = reserve_for(options);
-    if (options.max_messages >= 16) {
-        reserve.inbound_messages = std::clamp<std::size_t>(options.max_messages / 16, 1, 64);
-        reserve.inbound_bytes = std::min(options.memory_limit / 16, reserve.inbound_messages * max_frame_size);
-    }
+    if (options.max_messages < reserve.notification_messages + 2) return reserve; // nothing left to keep back
+    reserve.inbound_messages = std::clamp<std::size_t>(options.max_messages / 16, 1, 64);
+    const std::size_t largest = max_frame_size + sizeof(Message);
+    const std::size_t kept = reserve.notification_messages * Pool::reserve_footprint + largest;
+    const std::size_t room = options.memory_limit - std::min(options.memory_limit, kept);
+    reserve.inbound_bytes =
+        std::min({std::max(options.memory_limit / 16, largest), reserve.inbound_messages * largest, room});
     return reserve;
 }
 
