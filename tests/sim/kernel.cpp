@@ -66,6 +66,7 @@ int Kernel::new_socket(int process, Socket::Kind kind, int& error) {
     s.kind = kind;
     s.process = process;
     s.fd = fd;
+    s.buffer = buffer_size();
     sockets_.push_back(std::move(s));
     return id;
 }
@@ -168,6 +169,7 @@ void Kernel::establish(int client_id, int listener_id) {
     server.process = sockets_[static_cast<std::size_t>(listener_id)].process;
     server.link = Socket::Link::established;
     server.peer = client_id;
+    server.buffer = buffer_size();
     const int server_id = static_cast<int>(sockets_.size());
     sockets_.push_back(std::move(server));
     Socket& client = sockets_[static_cast<std::size_t>(client_id)];
@@ -301,6 +303,9 @@ long Kernel::read(int process, int fd, std::span<std::byte> into, bool peek, int
         } else {
             s->inbound.erase(s->inbound.begin(), s->inbound.begin() + static_cast<std::ptrdiff_t>(n));
             ++counters_.reads;
+            // The reactor reads 64 KiB at a time: a read that fills it with
+            // more behind is where "a full read means more" matters.
+            if (n == into.size() && n >= 64 * 1024 && !s->inbound.empty()) ++counters_.full_reads_with_more;
             effect(process);
             notify(*s);                                                              // maybe drained
             if (s->peer >= 0) notify(sockets_[static_cast<std::size_t>(s->peer)]); // room again

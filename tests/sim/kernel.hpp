@@ -111,6 +111,8 @@ public:
 
     // The network's delay for the next segment or connect (set by the world).
     std::function<Time()> delay = [] { return Time{0}; };
+    // The receive buffer of a new stream socket (inbound + in flight).
+    std::function<std::size_t()> buffer_size = [] { return std::size_t{16 * 1024}; };
     // Whether accept() reports a connection reset in the backlog as
     // ECONNABORTED (the BSDs) rather than handing it out (Linux).
     std::function<bool()> abort_reset_in_backlog = [] { return false; };
@@ -135,7 +137,7 @@ public:
     struct Counters {
         std::uint64_t reads = 0, short_writes = 0, full_writes = 0, peeks = 0, emfile = 0, resets = 0, fins = 0,
                       refused = 0, backlog_full = 0, accepts = 0, effects = 0,
-                      aborted_in_backlog = 0;
+                      aborted_in_backlog = 0, full_reads_with_more = 0;
     };
     const Counters& counters() const noexcept { return counters_; }
     std::uint64_t effects(int process) const noexcept { return effects_[static_cast<std::size_t>(process)]; }

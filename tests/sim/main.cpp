@@ -298,7 +298,10 @@ std::optional<std::uint64_t> hash_in_fresh_process(const char* self, std::uint64
 int run_many(const Arguments& a, const char* self) {
     int failures = 0;
     // Regressions first: each was a failure once, and must pass now.
-    if (!a.regressions.empty() && std::filesystem::is_directory(a.regressions)) {
+    if (!a.regressions.empty() && !std::filesystem::is_directory(a.regressions)) {
+        std::printf("FAILED regressions: %s is not a directory\n", a.regressions.c_str());
+        ++failures;
+    } else if (!a.regressions.empty()) {
         std::vector<std::filesystem::path> tapes;
         for (const auto& entry : std::filesystem::directory_iterator(a.regressions)) {
             if (entry.path().extension() == ".tape") tapes.push_back(entry.path());

@@ -164,7 +164,7 @@ private:
     void app_action(int g, bool healing, bool inside_step);
     void receive(int g);
     void handle(int g, Message::Ptr message);
-    bool post_payload(int g, ChannelNumber channel, OpCode op, Message::Ptr message);
+    bool post_payload(int g, ChannelNumber channel, OpCode op, Message::Ptr message, bool bulk = false);
     Message::Ptr payload(int g, OpCode op, ChannelNumber channel);
     void connect(int g);
     void create_group(int e);
@@ -188,9 +188,9 @@ private:
     std::uint64_t app_actions_ = 0;
     int hostile_process_ = -1;
     std::vector<Hostile> hostiles_;
-    std::size_t socket_buffer_ = 16 * 1024;
     bool in_interleave_ = false;
     bool healing_ = false;
+    bool chaos_ = true;
 };
 
 void World::note(const std::string& what) {
@@ -203,7 +203,9 @@ void World::note(const std::string& what) {
 
 void World::build() {
     outcome_.trace_hash = 0xCBF29CE484222325ull;
-    socket_buffer_ = std::size_t{1024} << pick(6); // 1 KiB .. 32 KiB
+    // One world in four without chaos: spurious events and wake-ups rescue a
+    // reactor that waits for a report it will never get, and hide the bug.
+    chaos_ = config_.chaos && pick(4) != 0;
     kernel_.delay = [this] { return Time(std::chrono::microseconds(pick(4) == 0 ? 0 : pick(3000))); };
     kernel_.watch = [this](int process, int fd) {
         for (EngineActor& e : engines_) {
@@ -212,6 +214,12 @@ void World::build() {
     };
     kernel_.interleave = [this] { interleave(); };
     kernel_.abort_reset_in_backlog = [this] { return pick(2) == 0; };
+    // From a few segments to more than the reactor reads at once (64 KiB),
+    // so that a full read, and what is left behind it, happen.
+    kernel_.buffer_size = [this] {
+        constexpr std::size_t sizes[] = {1024, 16 * 1024, 64 * 1024, 256 * 1024};
+        return sizes[pick(std::size(sizes))];
+    };
     kernel_.log = [this](const std::string& what) { note("kernel: " + what); };
     kernel_.wrote = [this](int socket, std::uint64_t uid) {
         written_on_[socket].push_back(uid);
@@ -237,9 +245,13 @@ int World::start_engine() {
     EngineActor actor;
     actor.process = kernel_.add_process(8 + pick(40));
     Options& o = actor.options;
-    o.max_messages = std::size_t{8} << pick(4); // 8 .. 64
+    // Mostly tight pools, where reading stops and starts all the time; one
+    // engine in four roomy, where a channel reads on without pausing (and a
+    // stall of its reading shows instead of being rescued by a pause).
+    const bool roomy = pick(4) == 0;
+    o.max_messages = roomy ? 1024 : std::size_t{8} << pick(4); // 8 .. 64
     o.initial_messages = pick(o.max_messages);
-    o.memory_limit = (2 + pick(4)) * max_frame_size;
+    o.memory_limit = (roomy ? 32 : 2 + pick(4)) * max_frame_size;
     o.io_budget_bytes = std::size_t{256} << pick(9); // 256 B .. 64 KiB
     o.max_hello_bytes = 256 + pick(4000);
     o.max_pending_handshakes = 1 + pick(6);
@@ -250,7 +262,7 @@ int World::start_engine() {
     if (chance(30)) o.channel_share_messages = 1 + pick(o.max_messages);
     const int index = static_cast<int>(engines_.size());
     Chaos chaos;
-    chaos.enabled = config_.chaos;
+    chaos.enabled = chaos_;
     auto poller = std::make_unique<ModelPoller>(kernel_, actor.process, config_.model, config_.bug, chaos,
                                                 [this](std::uint64_t bound) { return pick(bound); });
     actor.poller = poller.get();
@@ -366,7 +378,14 @@ void World::advance_time(bool healing) {
         }
     }
     Time to = kernel_.now() + Time(std::chrono::microseconds(1 + pick(20000)));
-    if (next && (healing || chance(70))) to = std::max(*next, kernel_.now());
+    if (next && (healing || chance(70))) {
+        // Straight to it, unless a reactor has work: a thread with work runs
+        // within moments, so time may not leap past it (the leap would turn
+        // its delay into a peer's timeout, and hide a stall as one).
+        bool work_waits = false;
+        for (EngineActor& e : engines_) work_waits = work_waits || runnable(e);
+        to = std::max(work_waits ? std::min(*next, to) : *next, kernel_.now());
+    }
     const Time by = to - kernel_.now();
     clock_.advance(std::chrono::duration_cast<detail::Clock::duration>(by));
     kernel_.set_now(to);
@@ -435,7 +454,7 @@ bool World::step(bool healing) {
         }
         case 2: { // a spurious wake-up
             const int e = static_cast<int>(pick(engines_.size()));
-            if (engines_[static_cast<std::size_t>(e)].poller != nullptr && config_.chaos) {
+            if (engines_[static_cast<std::size_t>(e)].poller != nullptr && chaos_) {
                 engines_[static_cast<std::size_t>(e)].poller->spurious_wakeup();
                 note("chaos: spurious wake-up of engine " + std::to_string(e));
             }
@@ -518,13 +537,13 @@ Message::Ptr World::payload(int g, OpCode op, ChannelNumber channel) {
 }
 
 // Posts `message` with a fresh uid and a body that follows from it.
-bool World::post_payload(int g, ChannelNumber channel, OpCode op, Message::Ptr message) {
+bool World::post_payload(int g, ChannelNumber channel, OpCode op, Message::Ptr message, bool bulk) {
     GroupActor& group = groups_[static_cast<std::size_t>(g)];
     const std::uint64_t uid = next_uid_++;
     // Hellos stay small: every engine's max_hello_bytes (at least 256)
     // holds one, with its text headers.
     const bool hello = op == OpCode::HelloRequest || op == OpCode::HelloResponse;
-    const std::size_t size = hello ? pick(100) : chance(10) ? pick(max_body_size + 1) : pick(300);
+    const std::size_t size = hello ? pick(100) : bulk || chance(10) ? pick(max_body_size + 1) : pick(300);
     const bool answer = op == OpCode::HelloResponse || op == OpCode::Response || op == OpCode::ByeResponse;
     message->set_opcode(op);
     message->set_channel(channel);
@@ -586,8 +605,14 @@ void World::app_action(int g, bool healing, bool inside_step) {
         }
         if (open.empty()) break;
         const ChannelNumber channel = open[pick(open.size())];
-        const OpCode op = chance(50) ? OpCode::Request : OpCode::Signal;
-        if (Message::Ptr message = payload(g, op, channel)) post_payload(g, channel, op, std::move(message));
+        // Now and then a burst of large messages: more than the reactor reads
+        // at once can then wait in a socket buffer behind a full read.
+        const bool bulk = chance(10);
+        for (std::size_t n = bulk ? 2 + pick(15) : 1; n != 0; --n) {
+            const OpCode op = chance(50) ? OpCode::Request : OpCode::Signal;
+            Message::Ptr message = payload(g, op, channel);
+            if (!message || !post_payload(g, channel, op, std::move(message), bulk)) break;
+        }
         break;
     }
     case 5: { // a wake-up, bare or with a message
@@ -662,7 +687,9 @@ void World::handle(int g, Message::Ptr message) {
             if (it->second.established && (cause == "handshake_timeout" || cause == "connect_timeout")) {
                 fail(where + ": " + std::string(cause) + " after the handshake was done");
             }
-            // Between two engines nobody breaks the protocol.
+            // Between two engines nobody breaks the protocol. (A frame
+            // timeout is no proof of a stall: 32 KiB through a 1 KiB buffer
+            // with a few ms per segment can take longer than the deadline.)
             static constexpr std::string_view violations[] = {"invalid_message", "invalid_op_code",
                                                                  "invalid_headers_len", "invalid_body_len",
                                                                  "invalid_more_usage", "not_allowed"};
@@ -926,6 +953,7 @@ void World::finish() {
     if (k.short_writes != 0) cover("partial write");
     if (k.emfile != 0) cover("descriptors exhausted");
     if (k.aborted_in_backlog != 0) cover("connection aborted in the backlog");
+    if (k.full_reads_with_more != 0) cover("a read filled the buffer, more queued behind it");
     if (k.backlog_full != 0) cover("backlog full");
     if (k.refused != 0) cover("connect refused");
 }
@@ -992,7 +1020,7 @@ const std::vector<std::string>& coverage_items() {
     static const std::vector<std::string> items = {
         "reactor slept", "events dispatched", "application inside a reactor step", "reading paused",
         "pool_empty delivered", "message handed back", "graceful close", "channel closed by failure",
-        "connection reset", "connection aborted in the backlog", "payload lost to a reset", "peeked read", "partial write", "descriptors exhausted", "backlog full",
+        "connection reset", "connection aborted in the backlog", "payload lost to a reset", "peeked read", "a read filled the buffer, more queued behind it", "partial write", "descriptors exhausted", "backlog full",
         "connect refused", "connect timeout", "pending connection evicted", "handshake timeout", "frame timeout", "hostile hello answered",
         "connection refused before its hello", "bare wake-up coalesced", "group destroyed", "engine restarted",
         "spurious event", "truncated batch", "delayed event"};
