@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test suite. Usage: scripts/test.sh [STAGE...]
-# Stages: plain asan tsan fuzz windows kqueue macos (default: all of them, in
-# that order). Each failure makes the script exit non-zero; every stage prints
+# Stages: plain asan tsan sim fuzz windows kqueue macos (default: all of them,
+# in that order). Each failure makes the script exit non-zero; every stage prints
 # its own ctest (or libFuzzer) summary and how long it took.
+#   sim     the deterministic simulation for 4 minutes (scripts/sim.sh)
 #   kqueue  the kqueue backend on Linux, on libkqueue (scripts/kqueue.sh)
 #   macos   the macOS cross build, x86_64 and arm64 (scripts/macos.sh)
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 jobs=${TOFU_JOBS:-2}
 bash scripts/deps.sh
 stages=("$@")
-((${#stages[@]})) || stages=(plain asan tsan fuzz windows kqueue macos)
+((${#stages[@]})) || stages=(plain asan tsan sim fuzz windows kqueue macos)
 
 run_preset() {
     local preset=$1
@@ -27,13 +28,17 @@ for stage in "${stages[@]}"; do
     asan) run_preset asan ;;
     tsan) run_preset tsan ;;
     fuzz)
-        echo "=== tofu tests: fuzz (60 s on the seed corpus) ==="
+        echo "=== tofu tests: fuzz (the decoder 60 s on its seed corpus, whole engines 60 s) ==="
         cmake --preset fuzz >/dev/null
-        cmake --build --preset fuzz -j "$jobs" --target decoder_fuzz
+        cmake --build --preset fuzz -j "$jobs" --target decoder_fuzz engine_fuzz
         scratch=$(mktemp -d)
         ./build/fuzz/fuzz/decoder_fuzz -max_total_time=60 -print_final_stats=1 "$scratch" fuzz/corpus
         rm -rf "$scratch"
+        scratch=$(mktemp -d)
+        ./build/fuzz/fuzz/engine_fuzz -max_total_time=60 -max_len=4096 -print_final_stats=1 "$scratch"
+        rm -rf "$scratch"
         ;;
+    sim) bash scripts/sim.sh ;;
     windows) bash tools/windows/run-tests.sh ;;
     kqueue) bash scripts/kqueue.sh ;;
     macos) bash scripts/macos.sh ;;
