@@ -12,6 +12,14 @@
 //    remove() returns;
 //  * wake() may be called from any thread and makes a blocked or the next
 //    wait() return.
+// And what the reactor may not assume: a backend may report a ready socket
+// once and never again while its interest stays on (edge-triggered, or a
+// one-shot that completed). The reactor therefore treats an event as "ready
+// until an I/O call says it drained", and keeps serving a channel cut short
+// by its budget without a new report. A short read of a stream counts as
+// drained: bytes that arrive after it are a new edge in every family (and a
+// one-shot is re-armed with a level check). The simulation's edge and
+// oneshot models (tests/sim) hold the reactor to this.
 #include <tofu/engine.hpp>
 #include <tofu/result.hpp>
 
