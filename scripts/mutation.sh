@@ -49,9 +49,11 @@ declare -A survivors=(
 
 wanted=("$@")
 echo "=== mutation check: ${#mutants[@]} mutants, up to ${seconds} s of simulation each ==="
-rm -rf "$scratch/tree"
+# The committed tree (HEAD), untouched by edits under way in this one.
+rm -rf "$scratch/tree" "$scratch/pristine"
 mkdir -p "$scratch/tree"
-git ls-files -z | xargs -0 cp --parents -t "$scratch/tree"
+git archive HEAD | tar -x -C "$scratch/tree"
+cp -a "$scratch/tree" "$scratch/pristine"
 cmake -S "$scratch/tree" -B "$scratch/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOFU_BUILD_TOOLS=OFF \
     -DTOFU_BUILD_EXAMPLES=OFF >/dev/null
 
@@ -62,7 +64,6 @@ for entry in "${mutants[@]}"; do
     text=${text//$'\x1f'/|}
     replacement=${replacement//$'\x1f'/|}
     if ((${#wanted[@]})) && [[ ! " ${wanted[*]} " == *" $name "* ]]; then continue; fi
-    cp "$root/$file" "$scratch/tree/$file"
     if ! FROM="$text" TO="$replacement" perl -0pi -e '
             BEGIN { ($from, $to) = map { s/\\n/\n/gr } @ENV{qw(FROM TO)}; }
             $n = s/\Q$from\E/$to/; END { exit($n ? 0 : 3) }' "$scratch/tree/$file"; then
@@ -87,7 +88,7 @@ for entry in "${mutants[@]}"; do
             echo "caught   $name ($what) after $(($(date +%s) - started)) s: $first"
         fi
     fi
-    cp "$root/$file" "$scratch/tree/$file"
+    cp "$scratch/pristine/$file" "$scratch/tree/$file"
 done
 echo "=== $caught caught ==="
 exit "$status"
