@@ -1,5 +1,8 @@
 add_library(tofu_build_flags INTERFACE)
 target_compile_options(tofu_build_flags INTERFACE -Wall -Wextra -Wpedantic $<$<BOOL:${TOFU_WERROR}>:-Werror>)
+if(TOFU_CHECK_INVARIANTS)
+    target_compile_definitions(tofu_build_flags INTERFACE TOFU_CHECK_INVARIANTS=1)
+endif()
 if(TOFU_SANITIZE)
     target_compile_options(tofu_build_flags INTERFACE -fsanitize=${TOFU_SANITIZE} -fno-omit-frame-pointer
                            -fno-sanitize-recover=all)

@@ -77,7 +77,7 @@ for arch in "${archs[@]}"; do
     # No build type: no optimisation and no debug info, which halves the
     # compile time; the build proves that the code compiles and links.
     cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/zig-macos.cmake" -DTOFU_ZIG="$zig" \
-        -DTOFU_MACOS_ARCH="$arch" -DCMAKE_BUILD_TYPE= -DTOFU_WERROR=ON >/dev/null
+        -DTOFU_MACOS_ARCH="$arch" -DCMAKE_BUILD_TYPE= -DTOFU_WERROR=ON -DTOFU_CHECK_INVARIANTS=ON >/dev/null
     cmake --build "$build" -j "$jobs"
     executables=()
     while IFS= read -r -d '' path; do executables+=("$path"); done < <(

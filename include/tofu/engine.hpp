@@ -1,6 +1,7 @@
 #pragma once
 // The engine (tofu's "Ampe"): one I/O thread, one message pool, channel groups.
 #include <tofu/address.hpp>
+#include <tofu/backend.hpp>
 #include <tofu/message.hpp>
 #include <tofu/pool.hpp>
 #include <tofu/result.hpp>
@@ -20,14 +21,6 @@ class EngineCore;
 struct GroupState;
 struct EngineAccess;
 } // namespace detail
-
-// Poller backends. `automatic` takes TOFU_BACKEND from the environment when
-// set, else the platform default (epoll on Linux).
-enum class Backend { automatic, poll, epoll, afd, kqueue };
-std::string_view to_string(Backend backend) noexcept;
-std::optional<Backend> backend_from_string(std::string_view name) noexcept;
-// Whether this build has the backend compiled in.
-bool backend_available(Backend backend) noexcept;
 
 struct Options {
     std::size_t initial_messages = 16;

@@ -41,6 +41,8 @@ enum class Origin : std::uint8_t { application = 0, engine = 1 };
 using ChannelNumber = std::uint16_t;
 inline constexpr ChannelNumber unassigned_channel = 0;
 inline constexpr ChannelNumber reserved_channel = 65535;
+// How many channel numbers there are (tables indexed by number have this size).
+inline constexpr std::size_t channel_number_count = std::size_t{1} << 16;
 inline constexpr ChannelNumber max_channel = 65534;
 
 inline constexpr std::size_t wire_header_size = 16;

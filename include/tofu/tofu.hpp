@@ -1,5 +1,6 @@
 #pragma once
 #include <tofu/address.hpp>
+#include <tofu/backend.hpp>
 #include <tofu/engine.hpp>
 #include <tofu/message.hpp>
 #include <tofu/pool.hpp>

@@ -74,7 +74,7 @@ public:
 private:
     std::mutex mutex_;
     ChannelNumber cursor_ = 0; // guarded by mutex_
-    std::array<std::atomic<GroupId>, 65536> owners_{};
+    std::array<std::atomic<GroupId>, channel_number_count> owners_{};
 };
 
 enum class CommandKind { post, add_group, remove_group, stop };

@@ -36,6 +36,7 @@
 // helper handle. A consequence: a socket can be associated with only one
 // completion port in its lifetime, so a socket must not move between pollers
 // (tofu has one poller per engine, and sockets never move).
+#include "common/invariant.hpp"
 #include "poller/afd_stats.hpp"
 #include "poller/backends.hpp"
 #include "poller/nt_api.hpp"
@@ -164,6 +165,7 @@ private:
     Event remembered_event(const Registration& reg) const noexcept;
     void issue(Registration* reg, ULONG mask, std::span<Event> events, std::size_t& count);
     void cancel(Registration* reg) noexcept;
+    void emit_possibly_ready(Registration* reg, std::span<Event> events, std::size_t& count);
     void complete(Registration* reg, std::span<Event> events, std::size_t& count);
     bool emit(Registration* reg, const Event& event, std::span<Event> events, std::size_t& count);
     void park(std::unique_ptr<Registration> reg);
@@ -327,6 +329,7 @@ void AfdPoller::unpark(Registration* reg) {
 }
 
 void AfdPoller::cancel(Registration* reg) noexcept {
+    TOFU_INVARIANT(reg->poll == PollState::pending); // one cancel per poll
     nt::IoStatusBlock cancel_iosb{};
     const nt::NtStatus status = api_.NtCancelIoFileEx(reg->base, &reg->iosb, &cancel_iosb);
     // STATUS_NOT_FOUND: the poll completed just before; its packet is queued.
@@ -401,6 +404,9 @@ void AfdPoller::update(Registration* reg, std::span<Event> events, std::size_t& 
 }
 
 void AfdPoller::issue(Registration* reg, ULONG mask, std::span<Event> events, std::size_t& count) {
+    // The kernel writes reg->iosb and reg->info until the poll's completion
+    // is dequeued: a second poll on them before that would corrupt both.
+    TOFU_INVARIANT(reg->poll == PollState::idle);
     reg->info.timeout.QuadPart = std::numeric_limits<LONGLONG>::max();
     reg->info.number_of_handles = 1;
     reg->info.exclusive = FALSE;
@@ -427,17 +433,23 @@ void AfdPoller::issue(Registration* reg, ULONG mask, std::span<Event> events, st
         return;
     }
     // Anything else (e.g. no kernel memory for the request) must not disarm
-    // the socket: report it as possibly ready, so the reactor tries its I/O
-    // (which tolerates would_block), and issue again in the next wait().
+    // the socket: it is possibly ready, and is issued again in the next wait().
+    emit_possibly_ready(reg, events, count);
+    enqueue(reg);
+}
+
+// A poll that could not tell: the socket is reported for what its interest
+// asks, so that the reactor tries its I/O (which tolerates would_block).
+void AfdPoller::emit_possibly_ready(Registration* reg, std::span<Event> events, std::size_t& count) {
     Event hint;
     hint.token = reg->token;
     hint.readable = reg->interest.read;
     hint.writable = reg->interest.write;
     emit(reg, hint, events, count);
-    enqueue(reg);
 }
 
 void AfdPoller::complete(Registration* reg, std::span<Event> events, std::size_t& count) {
+    TOFU_INVARIANT(reg->poll != PollState::idle); // a completion for a poll that was issued
     reg->poll = PollState::idle;
     count_completed(reg->socket);
     if (reg->removed) {
@@ -455,12 +467,8 @@ void AfdPoller::complete(Registration* reg, std::span<Event> events, std::size_t
             reg->closed = true;
             return;
         }
-        // The request itself failed: a hint, as when issuing fails.
-        Event hint;
-        hint.token = reg->token;
-        hint.readable = reg->interest.read;
-        hint.writable = reg->interest.write;
-        emit(reg, hint, events, count);
+        // The request itself failed: as when issuing fails.
+        emit_possibly_ready(reg, events, count);
     } else if (reg->info.number_of_handles >= 1) {
         fired = reg->info.handles[0].events;
     }

@@ -2,6 +2,7 @@
 // pollfd array is rebuilt from the registered interest on every wait, and a
 // socket with no interest is left out entirely, so a hang-up or error on a
 // paused socket (which poll reports whatever `events` says) cannot spin.
+#include "common/invariant.hpp"
 #include "poller/backends.hpp"
 #include "poller/posix_waker.hpp"
 
@@ -20,27 +21,30 @@ public:
     Status add(net::NativeHandle handle, std::uint64_t token, Interest interest) override {
         if (handle < 0) return Status::invalid_message;
         if (static_cast<std::size_t>(handle) >= slots_.size()) slots_.resize(static_cast<std::size_t>(handle) + 1);
-        slots_[static_cast<std::size_t>(handle)] = Slot{token, interest, true};
+        Slot& slot = slots_[static_cast<std::size_t>(handle)];
+        TOFU_INVARIANT(!slot.in_use); // a descriptor is registered once
+        slot = Slot{token, interest, true, registered_.size()};
         registered_.push_back(handle);
         return Status::success;
     }
 
     Status modify(net::NativeHandle handle, std::uint64_t token, Interest interest) override {
         Slot& slot = slots_[static_cast<std::size_t>(handle)];
+        TOFU_INVARIANT(slot.in_use);
         slot.token = token;
         slot.interest = interest;
         return Status::success;
     }
 
+    // O(1): the last registration takes the removed one's place.
     void remove(net::NativeHandle handle, std::uint64_t) override {
-        slots_[static_cast<std::size_t>(handle)].in_use = false;
-        for (std::size_t i = 0; i < registered_.size(); ++i) {
-            if (registered_[i] == handle) {
-                registered_[i] = registered_.back();
-                registered_.pop_back();
-                break;
-            }
-        }
+        Slot& slot = slots_[static_cast<std::size_t>(handle)];
+        TOFU_INVARIANT(slot.in_use && registered_[slot.position] == handle);
+        const int moved = registered_.back();
+        registered_[slot.position] = moved;
+        slots_[static_cast<std::size_t>(moved)].position = slot.position;
+        registered_.pop_back();
+        slot.in_use = false;
     }
 
     Result<std::size_t> wait(std::span<Event> events, std::chrono::milliseconds timeout) override {
@@ -79,6 +83,7 @@ private:
         std::uint64_t token = 0;
         Interest interest;
         bool in_use = false;
+        std::size_t position = 0; // in registered_
     };
     PosixWaker waker_;
     std::vector<Slot> slots_;     // by fd

@@ -20,7 +20,7 @@
 // drained: bytes that arrive after it are a new edge in every family (and a
 // one-shot is re-armed with a level check). The simulation's edge and
 // oneshot models (tests/sim) hold the reactor to this.
-#include <tofu/engine.hpp>
+#include <tofu/backend.hpp>
 #include <tofu/result.hpp>
 
 #include "net/socket.hpp"

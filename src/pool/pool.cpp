@@ -215,7 +215,7 @@ Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
 }
 
 void Pool::track_channel_shares() {
-    share_returns_ = std::make_unique<std::atomic<std::uint64_t>[]>(std::size_t{1} << 16);
+    share_returns_ = std::make_unique<std::atomic<std::uint64_t>[]>(channel_number_count);
 }
 
 void Pool::attribute(Message& message, ChannelNumber channel, std::uint32_t bytes) noexcept {

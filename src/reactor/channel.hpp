@@ -22,7 +22,7 @@ struct Channel;
 
 // Bytes read from a socket and not decoded yet.
 struct ReadBuffer {
-    static constexpr std::size_t capacity = 64 * 1024;
+    static constexpr std::size_t capacity = std::size_t{64} << 10; // one read of at most 64 KiB
     std::unique_ptr<std::byte[]> data{new std::byte[capacity]};
     std::size_t begin = 0;
     std::size_t end = 0;
@@ -140,7 +140,11 @@ struct Channel {
     ChannelLink notify_link;  // closed, its channel_closed still owed
     ChannelLink pending_link; // accepted, hello not delivered: oldest first
 
+    // Its poller token: the number in the low 16 bits and the generation
+    // above, so that an event for an earlier channel of the same number is
+    // recognised as stale (Reactor::channel_of).
     std::uint64_t token() const noexcept { return (std::uint64_t{generation} << 16) | number; }
+    static ChannelNumber number_of(std::uint64_t token) noexcept { return static_cast<ChannelNumber>(token); }
     bool parked() const noexcept { return waiting != Wait::none; }
     // A listener that may accept now (memory, descriptors and admission allow).
     bool may_accept() const noexcept { return !parked() && !accept_paused && !admission_paused; }

@@ -1,5 +1,7 @@
 #include "reactor/reactor.hpp"
 
+#include "common/invariant.hpp"
+
 #include <tofu/address.hpp>
 
 #include <algorithm>
@@ -41,7 +43,7 @@ Admission::Budget handshake_budget(const Options& options) noexcept {
 Reactor::Reactor(EngineCore& core)
     : core_(core), poller_(core.poller()), pool_(core.pool()), options_(core.options()),
       budget_(options_.io_budget_bytes), limits_{options_.max_hello_bytes}, now_(core.clock().now()),
-      channels_(65536), admission_(handshake_budget(options_)), events_(max_events),
+      channels_(channel_number_count), admission_(handshake_budget(options_)), events_(max_events),
       scratch_(std::make_unique<ReadBuffer>()), stash_(std::make_unique<ReadBuffer>()) {
     iovecs_.reserve(net::max_iovecs);
     commands_.reserve(256);
@@ -57,6 +59,7 @@ void Reactor::run() {
 }
 
 bool Reactor::turn() {
+    TOFU_INVARIANT(on_io_thread());
     now_ = core_.clock().now();
     if (!handle_commands()) return false;
     expire_deadlines();
@@ -70,6 +73,7 @@ bool Reactor::turn() {
 }
 
 void Reactor::after_wait(Result<std::size_t> ready) {
+    TOFU_INVARIANT(on_io_thread());
     core_.woke_up();
     if (ready) dispatch(std::span<const poller::Event>(events_.data(), ready.value()));
 }
@@ -187,8 +191,15 @@ Channel* Reactor::channel_for(ChannelNumber number, const GroupState& group) noe
     return channel;
 }
 
+// The thread that first runs the loop is its only thread: reactor code
+// touches channels, lists and the poller without locks.
+bool Reactor::on_io_thread() noexcept {
+    if (io_thread_ == std::thread::id{}) io_thread_ = std::this_thread::get_id();
+    return io_thread_ == std::this_thread::get_id();
+}
+
 Channel* Reactor::channel_of(std::uint64_t token) noexcept {
-    Channel* channel = channels_[static_cast<ChannelNumber>(token & 0xFFFF)].get();
+    Channel* channel = channels_[Channel::number_of(token)].get();
     if (channel == nullptr || channel->token() != token || channel->state == ChannelState::closed) return nullptr;
     return channel;
 }
@@ -673,6 +684,12 @@ void Reactor::close(Channel& channel, Cause cause, bool notify) {
     timers_.remove(channel.timers);
     release_stash(channel);
     channel.close_cause = cause;
+    // A closed channel is in no list of the loop (parked_ and over_share_
+    // share one link: a channel in the one its Wait does not name would
+    // have been left behind) and owns no deadline.
+    TOFU_INVARIANT(!ready_.contains(channel) && !parked_.contains(channel) && !dirty_.contains(channel) &&
+                   !channel.pending_link.linked && channel.timers.index == Timers::not_queued &&
+                   stash_owner_ != &channel);
 
     // Every message still queued goes back to the application with a status.
     const Status returned = returned_status(cause);

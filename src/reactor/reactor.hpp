@@ -10,6 +10,7 @@
 #include "reactor/timers.hpp"
 
 #include <memory>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -112,6 +113,7 @@ private:
     Channel* channel_for(ChannelNumber number, const GroupState& group) noexcept;
     Channel* channel_of(std::uint64_t token) noexcept;
     bool sleep_allowed();
+    bool on_io_thread() noexcept;
 
     EngineCore& core_;
     poller::Poller& poller_;
@@ -120,6 +122,7 @@ private:
     const std::size_t budget_;
     const protocol::Limits limits_;
     Clock::time_point now_;
+    std::thread::id io_thread_; // claimed by the first turn()
 
     std::vector<std::unique_ptr<Channel>> channels_; // by number
     ChannelList<&Channel::ready_link> ready_;

@@ -113,6 +113,7 @@ cmake -S . -B "$build" \
     -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DTOFU_WERROR=ON \
+    -DTOFU_CHECK_INVARIANTS=ON \
     -DTOFU_BUILD_TOOLS=OFF \
     -DTOFU_BUILD_EXAMPLES=OFF \
     -DGTest_DIR="$gtest_prefix/lib/cmake/GTest" >/dev/null
