@@ -2,7 +2,7 @@
 # Mutation check of the deterministic simulation: does it catch bugs we
 # know it should? Each mutant below is one small, deliberate bug in src/
 # (the kind of readiness, wake-up and bookkeeping mistake that hurts event
-# loops). For each, a scratch copy of the tree gets the bug, tofu_sim is
+# loops). For each, a scratch copy of the committed tree (HEAD) gets the bug, tofu_sim is
 # built there and run for up to SECONDS; the mutant is "caught" when the
 # simulation fails, and the first failure is shown.
 #
@@ -32,7 +32,7 @@ mutants=(
 "post-vs-sleep|src/engine/engine.cpp|    if (!commands_.empty()) {\n        awake_.store(true, std::memory_order_seq_cst);\n        return false;\n    }\n||a post racing the reactor's sleep is not re-checked"
 "forged-origin|src/reactor/protocol.cpp|if (frame.header.origin == Origin::engine) return Status::invalid_message;||a peer frame claiming the engine as origin is accepted"
 "pending-leave|src/reactor/reactor.cpp|    if (refused) leave_pending(channel);\n||a pending connection that closes keeps its admission place"
-"share-never|src/reactor/reactor_limits.cpp|    if (!past_share) return false;|    return false;|a channel's share of the pool is never enforced"
+"share-never|src/reactor/reactor_limits.cpp|    if (!past_share) return false;|    if (past_share \|\| !past_share) return false;|a channel's share of the pool is never enforced"
 "accept-retry|src/reactor/reactor_limits.cpp|    timers_.set(listener.timers, Timeout::accept_retry, now_ + accept_retry_after);|    (void)accept_retry_after;|a listener out of descriptors waits for one of its own channels to close"
 "resume-no-read|src/reactor/reactor.cpp|    channel.read_ready = true;\n    ready_.push_back(channel);\n    mark_dirty(channel);\n}|    mark_dirty(channel);\n}|a channel resumed after a pause waits for a new report instead of reading (and decoding its stash) at once"
 "paused-interest|src/reactor/reactor.cpp|interest.read = !channel.parked() && !channel.peer_closed;|interest.read = !channel.peer_closed;|a paused channel keeps its read interest registered"
@@ -43,7 +43,8 @@ mutants=(
 # nothing needs to).
 declare -A survivors=(
     [generation]="an equivalent mutant. A stale event is a spurious one, which the contract allows and the reactor tolerates (it reads, finds nothing); the check saves that read"
-    [accept-retry]="caught by Scale.ListenerOutOfDescriptorsAcceptsAgainWhenTheyAreBack: in the simulated world some channel of the engine always closes sooner or later and frees a descriptor"
+    [share-never]="caught by Hostile.OneChannelCannotTakeTheWholePool and Hostile.UnreadAnswersPauseTheirSender: the simulated world checks no fairness between channels"
+    [oneshot-terminal]="equivalent for this reactor: it closes a channel at the first failure it is told of, so no terminal condition is re-armed while interest remains (the AFD backend remembers them all the same: WrongModels.RearmingATerminalConditionFailsNoInterestNoSpin)"
     [full-read-drained]="equivalent on every real backend (poll, epoll LT, AFD re-armed with a level check, kqueue level) since they report the rest again. Only the simulation's edge model cannot, and there the stalled frame's deadline closes the channel, which the world cannot tell from a slow link"
 )
 

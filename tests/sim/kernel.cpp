@@ -26,6 +26,15 @@ void Kernel::set_descriptor_limit(int process, std::size_t limit) {
     processes_[static_cast<std::size_t>(process)].limit = limit;
 }
 
+void Kernel::count_io(int process, int fd) {
+    if (const int id = id_of(process, fd); id >= 0) ++sockets_[static_cast<std::size_t>(id)].io_calls;
+}
+
+std::uint64_t Kernel::io_calls(int process, int fd) const {
+    const Socket* s = socket(process, fd);
+    return s == nullptr ? 0 : s->io_calls;
+}
+
 std::size_t Kernel::queued_connections(int process) const {
     std::size_t queued = 0;
     for (const int id : processes_[static_cast<std::size_t>(process)].fds) {

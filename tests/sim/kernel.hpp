@@ -57,6 +57,7 @@ struct Socket {
     std::deque<Segment> in_flight; // sent by the peer, on its way here
     std::size_t in_flight_bytes = 0;
     std::size_t buffer = 16 * 1024; // inbound + in flight, like a receive window
+    std::uint64_t io_calls = 0;
     bool fin_arrived = false;       // end of stream after `inbound`
     bool write_shut = false;        // this end sent its FIN
     Bytes written_unparsed;         // what this end wrote, not yet read as whole frames
@@ -76,6 +77,11 @@ public:
     int add_process(std::size_t descriptor_limit);
     // Descriptors beyond `limit` fail with EMFILE (a fault the world injects).
     void set_descriptor_limit(int process, std::size_t limit);
+    // I/O calls the engine made on a socket (read, peek, write, accept, the
+    // connect result): pollers use it to see a socket reported again and
+    // again that nobody acts on.
+    void count_io(int process, int fd);
+    std::uint64_t io_calls(int process, int fd) const;
     // Connections established and not accepted yet, over every listener
     // `process` holds.
     std::size_t queued_connections(int process) const;

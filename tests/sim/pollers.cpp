@@ -209,6 +209,24 @@ void ModelPoller::check(const poller::Event& event) {
     }
 }
 
+// A socket reported wait after wait while the reactor never touches it is
+// a spin in the making (level-triggered: a paused socket whose interest was
+// left on). A spurious or stale report costs the reactor one I/O call, so
+// a correct reactor resets this at once.
+void ModelPoller::check_acted_on(const poller::Event& event) {
+    const auto live = live_tokens_.find(event.token);
+    if (live == live_tokens_.end()) return;
+    Registration& reg = registrations_.at(live->second);
+    const std::uint64_t io = kernel_.io_calls(process_, live->second);
+    if (io != reg.io_at_report) {
+        reg.io_at_report = io;
+        reg.reports_unacted = 0;
+    } else if (++reg.reports_unacted == 64) {
+        violations_.push_back("token " + std::to_string(event.token) +
+                              " reported 64 times with no I/O on its socket in between: interest nobody acts on");
+    }
+}
+
 Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chrono::milliseconds) {
     kernel_.interleave();
     ++counters_.waits;
@@ -264,6 +282,7 @@ Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chro
             continue;
         }
         check(event);
+        check_acted_on(event);
         events[count++] = event;
     }
     counters_.events += count;

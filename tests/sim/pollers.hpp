@@ -103,6 +103,9 @@ private:
         bool armed = false;
         bool completed = false;
         bool failure_seen = false;
+        // reports in a row with no I/O on the socket in between
+        std::uint64_t io_at_report = ~std::uint64_t{0};
+        unsigned reports_unacted = 0;
     };
     struct Condition {
         bool readable = false;
@@ -115,6 +118,7 @@ private:
     void observe(int fd, Registration& reg);
     void collect(std::vector<poller::Event>& out);
     void check(const poller::Event& event);
+    void check_acted_on(const poller::Event& event);
 
     Kernel& kernel_;
     int process_;

@@ -67,11 +67,13 @@ Result<Socket> Socket::connect(const Address& to) {
 }
 
 Status Socket::connect_result() noexcept {
+    kernel().count_io(process(), handle_);
     return kernel().connect_result(process(), handle_) == 0 ? Status::success : Status::connect_failed;
 }
 
 IoResult Socket::accept(Socket& accepted) noexcept {
     int error = 0;
+    kernel().count_io(process(), handle_);
     const int fd = kernel().accept(process(), handle_, error);
     if (fd < 0) {
         if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
@@ -86,6 +88,7 @@ namespace {
 
 IoResult receive(int handle, std::span<std::byte> into, bool peek) {
     int error = 0;
+    kernel().count_io(process(), handle);
     const long n = kernel().read(process(), handle, into, peek, error);
     if (n > 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
     if (n == 0) return {IoState::closed, 0, Status::peer_disconnected};
@@ -104,6 +107,7 @@ IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
     spans.reserve(parts.size());
     for (const IoVec& part : parts) spans.emplace_back(static_cast<const std::byte*>(part.iov_base), part.iov_len);
     int error = 0;
+    kernel().count_io(process(), handle_);
     const long n = kernel().write(process(), handle_, spans, error);
     if (n >= 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
     if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
