@@ -86,7 +86,7 @@ for entry in "${mutants[@]}"; do
             caught=$((caught + 1))
             first=$(grep -m1 -E 'FAILED|Assertion|terminate|ERROR' "$scratch/run.log" || tail -n 1 "$scratch/run.log")
             first=${first:0:220}
-            echo "caught   $name ($what) after $(($(date +%s) - started)) s: $first"
+            echo "caught   $name ($what), in a ${seconds} s run taking $(($(date +%s) - started)) s: $first"
         fi
     fi
     cp "$scratch/pristine/$file" "$scratch/tree/$file"

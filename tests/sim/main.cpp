@@ -199,10 +199,22 @@ Outcome run_tape(const Tape& tape, bool trace = false) {
     return tofu::sim::run(choices, config);
 }
 
+// A failure's kind: its text without the numbers (which engine, which
+// channel, which step), so that shrinking keeps the bug it started from
+// rather than wandering off to another one.
+std::string failure_kind(const std::string& failure) {
+    std::string kind;
+    for (const char c : failure) {
+        if (c < '0' || c > '9') kind.push_back(c);
+    }
+    return kind;
+}
+
 // Hypothesis-style: shorter tapes, then smaller values, while the run still
-// fails; keeps only the choices a run used.
+// fails the same way; keeps only the choices a run used.
 Tape shrink(Tape tape, double budget_seconds) {
     const auto start = std::chrono::steady_clock::now();
+    const std::string kind = failure_kind(run_tape(tape).failure);
     const auto in_budget = [&] {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < budget_seconds;
     };
@@ -212,7 +224,7 @@ Tape shrink(Tape tape, double budget_seconds) {
         Choices choices(candidate);
         const Outcome outcome = tofu::sim::run(choices, config_of(t));
         if (used != nullptr) *used = choices.used();
-        return outcome.failed;
+        return outcome.failed && failure_kind(outcome.failure) == kind;
     };
     for (bool better = true; better && in_budget();) {
         better = false;

@@ -248,6 +248,9 @@ Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chro
         if (late.readable || late.writable) batch.push_back(late);
     }
     held_.clear();
+    // What was held back once is reported now: a delay is allowed, never
+    // for good (a tape of zeros would otherwise starve the reactor).
+    const std::size_t late = batch.size();
     collect(batch);
     if (chaos_.enabled) {
         if (!registrations_.empty() && choose_(100) < chaos_.spurious_event_percent) {
@@ -264,12 +267,14 @@ Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chro
             ++counters_.reordered;
         }
         if (batch.size() > 1 && choose_(100) < chaos_.truncate_percent) {
-            const std::size_t keep = 1 + choose_(batch.size() - 1);
-            held_.assign(batch.begin() + static_cast<long>(keep), batch.end());
-            batch.resize(keep);
-            ++counters_.truncated;
+            const std::size_t keep = std::max<std::size_t>(1 + choose_(batch.size() - 1), late);
+            if (keep < batch.size()) {
+                held_.assign(batch.begin() + static_cast<long>(keep), batch.end());
+                batch.resize(keep);
+                ++counters_.truncated;
+            }
         }
-        if (!batch.empty() && choose_(100) < chaos_.delay_percent) {
+        if (!batch.empty() && choose_(100) < chaos_.delay_percent && batch.size() > late) {
             held_.push_back(batch.back());
             batch.pop_back();
             ++counters_.delayed;
