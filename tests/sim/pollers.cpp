@@ -227,6 +227,11 @@ void ModelPoller::check_acted_on(const poller::Event& event) {
     }
 }
 
+// Chaos strikes on the top `percent` values: a choice of 0 (what a tape that
+// ran out answers) means none, so a shrunk run is never starved by a
+// poller that, say, adds a spurious event to every wait.
+bool ModelPoller::chaos_roll(unsigned percent) { return choose_(100) >= 100 - percent; }
+
 Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chrono::milliseconds) {
     kernel_.interleave();
     ++counters_.waits;
@@ -253,7 +258,7 @@ Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chro
     const std::size_t late = batch.size();
     collect(batch);
     if (chaos_.enabled) {
-        if (!registrations_.empty() && choose_(100) < chaos_.spurious_event_percent) {
+        if (!registrations_.empty() && chaos_roll(chaos_.spurious_event_percent)) {
             auto it = registrations_.begin();
             std::advance(it, static_cast<long>(choose_(registrations_.size())));
             if (it->second.interest.any()) {
@@ -262,11 +267,11 @@ Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chro
                 ++counters_.spurious_events;
             }
         }
-        if (batch.size() > 1 && choose_(100) < chaos_.reorder_percent) {
+        if (batch.size() > 1 && chaos_roll(chaos_.reorder_percent)) {
             for (std::size_t i = batch.size() - 1; i > 0; --i) std::swap(batch[i], batch[choose_(i + 1)]);
             ++counters_.reordered;
         }
-        if (batch.size() > 1 && choose_(100) < chaos_.truncate_percent) {
+        if (batch.size() > 1 && chaos_roll(chaos_.truncate_percent)) {
             const std::size_t keep = std::max<std::size_t>(1 + choose_(batch.size() - 1), late);
             if (keep < batch.size()) {
                 held_.assign(batch.begin() + static_cast<long>(keep), batch.end());
@@ -274,7 +279,7 @@ Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chro
                 ++counters_.truncated;
             }
         }
-        if (!batch.empty() && choose_(100) < chaos_.delay_percent && batch.size() > late) {
+        if (!batch.empty() && chaos_roll(chaos_.delay_percent) && batch.size() > late) {
             held_.push_back(batch.back());
             batch.pop_back();
             ++counters_.delayed;

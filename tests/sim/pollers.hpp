@@ -119,6 +119,7 @@ private:
     void collect(std::vector<poller::Event>& out);
     void check(const poller::Event& event);
     void check_acted_on(const poller::Event& event);
+    bool chaos_roll(unsigned percent);
 
     Kernel& kernel_;
     int process_;
