@@ -75,6 +75,11 @@ public:
     // the socket is writable. connect_failed / wrong_address / invalid_address.
     static Result<Socket> connect(const Address& to);
     Status connect_result() noexcept;
+    // Whether a connect started by connect() is still under way: a
+    // writable report may come early (a spurious or stale event, which the
+    // poller contract allows), and asking connect_result() then would turn
+    // a connect still in progress into a failure.
+    bool connect_pending() noexcept;
 
     IoResult accept(Socket& accepted) noexcept;
     IoResult read(std::span<std::byte> into) noexcept;

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -259,6 +260,13 @@ Status Socket::connect_result() noexcept {
     socklen_t peer_length = sizeof(peer);
     if (::getpeername(handle_, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return Status::connect_failed;
     return Status::success;
+}
+
+bool Socket::connect_pending() noexcept {
+    // Neither writable nor failed yet (SO_ERROR may be gone already: some
+    // pollers read it to fill in their events).
+    pollfd probe{handle_, POLLOUT, 0};
+    return ::poll(&probe, 1, 0) == 0;
 }
 
 IoResult Socket::accept(Socket& accepted) noexcept {

@@ -340,6 +340,21 @@ Status Socket::connect_result() noexcept {
     return Status::success;
 }
 
+bool Socket::connect_pending() noexcept {
+    // A connect that succeeded is writable, one that failed is in the
+    // exception set (select, not WSAPoll, which misses failed connects).
+    if (!valid()) return false;
+    const SOCKET s = static_cast<SOCKET>(handle_);
+    fd_set writable;
+    fd_set failed;
+    FD_ZERO(&writable);
+    FD_ZERO(&failed);
+    FD_SET(s, &writable);
+    FD_SET(s, &failed);
+    timeval now{0, 0};
+    return ::select(0, nullptr, &writable, &failed, &now) == 0;
+}
+
 IoResult Socket::accept(Socket& accepted) noexcept {
     sockaddr_storage peer{};
     int length = sizeof(peer);

@@ -317,6 +317,10 @@ void Reactor::accept_connections(Channel& listener) {
 }
 
 void Reactor::finish_connect(Channel& channel) {
+    if (channel.socket.connect_pending()) {
+        channel.write_ready = false; // an early report: the poller says when it completes
+        return;
+    }
     const Status status = channel.socket.connect_result();
     if (status != Status::success) return fail_connect(channel, Cause{status});
     timers_.clear(channel.timers, Timeout::connect);

@@ -583,6 +583,7 @@ TEST_P(PollerContract, ConnectingSocketIsReportedWritableOnceConnected) {
     ASSERT_EQ(poller->add(client->handle(), 42, write_only), Status::success);
     const auto event = wait_for(42, [](const Event& e) { return e.writable; });
     ASSERT_TRUE(event) << "seen: " << list(all_seen);
+    EXPECT_FALSE(client->connect_pending()) << "a completed connect is not pending";
     EXPECT_EQ(client->connect_result(), Status::success);
     poller->remove(client->handle(), 42);
 }
@@ -603,6 +604,7 @@ TEST_P(PollerContract, ConnectToAClosedPortIsReportedAndFails) {
     ASSERT_EQ(poller->add(client->handle(), 43, write_only), Status::success);
     const auto event = wait_for(43, [](const Event& e) { return e.writable || e.failed; });
     ASSERT_TRUE(event) << "failed connect not reported; seen: " << list(all_seen);
+    EXPECT_FALSE(client->connect_pending()) << "a failed connect is not pending (the reactor would wait for it)";
     EXPECT_EQ(client->connect_result(), Status::connect_failed) << describe(*event);
     poller->remove(client->handle(), 43);
 }

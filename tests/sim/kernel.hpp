@@ -81,6 +81,8 @@ public:
     // connect result): pollers use it to see a socket reported again and
     // again that nobody acts on.
     void count_io(int process, int fd);
+    // A connect's result was asked for while it was still in progress.
+    void asked_too_early() { ++counters_.early_connect_results; }
     std::uint64_t io_calls(int process, int fd) const;
     // Connections established and not accepted yet, over every listener
     // `process` holds.
@@ -143,7 +145,7 @@ public:
     struct Counters {
         std::uint64_t reads = 0, short_writes = 0, full_writes = 0, peeks = 0, emfile = 0, resets = 0, fins = 0,
                       refused = 0, backlog_full = 0, accepts = 0, effects = 0,
-                      aborted_in_backlog = 0, full_reads_with_more = 0;
+                      aborted_in_backlog = 0, full_reads_with_more = 0, early_connect_results = 0;
     };
     const Counters& counters() const noexcept { return counters_; }
     std::uint64_t effects(int process) const noexcept { return effects_[static_cast<std::size_t>(process)]; }

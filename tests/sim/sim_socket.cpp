@@ -66,8 +66,16 @@ Result<Socket> Socket::connect(const Address& to) {
     return Socket(fd);
 }
 
+bool Socket::connect_pending() noexcept {
+    kernel().count_io(process(), handle_);
+    return kernel().connect_result(process(), handle_) == EINPROGRESS;
+}
+
 Status Socket::connect_result() noexcept {
     kernel().count_io(process(), handle_);
+    // Asked before the connect completed, the answer would be a failure
+    // of a connect that may yet succeed.
+    if (kernel().connect_result(process(), handle_) == EINPROGRESS) kernel().asked_too_early();
     return kernel().connect_result(process(), handle_) == 0 ? Status::success : Status::connect_failed;
 }
 

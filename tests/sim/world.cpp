@@ -490,6 +490,10 @@ void World::check_after_step() {
             fail("engine " + std::to_string(i) + ": pool peak " + std::to_string(pool.peak_bytes()) + " bytes, limit " +
                  std::to_string(e.options.memory_limit));
         }
+        if (kernel_.counters().early_connect_results != 0) {
+            fail("a connect's result was taken while it was still in progress: a connect that may yet succeed "
+                 "counted as failed");
+        }
         if (!e.poller->violations().empty()) {
             fail("engine " + std::to_string(i) + ": poller contract: " + e.poller->violations().front());
         }
