@@ -34,7 +34,7 @@ mutants=(
 "pending-leave|src/reactor/reactor.cpp|    if (refused) leave_pending(channel);\n||a pending connection that closes keeps its admission place"
 "share-never|src/reactor/reactor_limits.cpp|    if (!past_share) return false;|    if (past_share \|\| !past_share) return false;|a channel's share of the pool is never enforced"
 "accept-retry|src/reactor/reactor_limits.cpp|    timers_.set(listener.timers, Timeout::accept_retry, now_ + accept_retry_after);|    (void)accept_retry_after;|a listener out of descriptors waits for one of its own channels to close"
-"resume-no-read|src/reactor/reactor.cpp|    channel.read_ready = true;\n    ready_.push_back(channel);\n    mark_dirty(channel);\n}|    mark_dirty(channel);\n}|a channel resumed after a pause waits for a new report instead of reading (and decoding its stash) at once"
+"resume-no-read|src/reactor/reactor.cpp|over_share_.size());\n    serve_without_report(channel);|over_share_.size());\n    mark_dirty(channel);|a channel resumed after a pause waits for a new report instead of reading (and decoding its stash) at once"
 "paused-interest|src/reactor/reactor.cpp|interest.read = !channel.parked() && !channel.peer_closed;|interest.read = !channel.peer_closed;|a paused channel keeps its read interest registered"
 "oneshot-terminal|tests/sim/pollers.cpp|if (c.failed && bug_ != Bug::terminal_rearmed) reg.failure_seen = true;||the one-shot model (AFD) does not remember a terminal failure and re-arms it"
 "wait-timers|src/reactor/reactor.cpp|    if (next == Clock::never()) return milliseconds{-1};|    return milliseconds{-1};|the wait ignores the nearest deadline"

@@ -568,6 +568,13 @@ void Reactor::resume_parked() {
 void Reactor::resume(Channel& channel) {
     channel.waiting = Wait::none;
     core_.stats().set_paused(parked_.size() + over_share_.size());
+    serve_without_report(channel);
+}
+
+// A channel that stopped reading starts again: it is served as ready at
+// once, since the kernel may have reported its socket while it was paused
+// and an edge-like backend will not report it again.
+void Reactor::serve_without_report(Channel& channel) {
     channel.read_ready = true;
     ready_.push_back(channel);
     mark_dirty(channel);

@@ -67,9 +67,7 @@ void Reactor::resume_admission(Channel& listener) {
     if (!listener.admission_paused) return;
     listener.admission_paused = false;
     timers_.clear(listener.timers, Timeout::admission);
-    listener.read_ready = true;
-    ready_.push_back(listener);
-    mark_dirty(listener);
+    serve_without_report(listener);
 }
 
 // accept() failed for the listener, not for one connection: out of
@@ -90,9 +88,7 @@ void Reactor::resume_accepting(Channel& listener) {
     if (!listener.accept_paused) return;
     listener.accept_paused = false;
     timers_.clear(listener.timers, Timeout::accept_retry);
-    listener.read_ready = true;
-    ready_.push_back(listener);
-    mark_dirty(listener);
+    serve_without_report(listener);
 }
 
 void Reactor::leave_pending(Channel& channel) {
