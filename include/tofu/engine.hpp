@@ -63,6 +63,11 @@ struct Options {
 // name of a Status (protocol violations, system failures, a graceful Bye is
 // `success`), or the name of the engine limit that closed it.
 inline constexpr std::string_view cause_header = "~cause";
+// Where a system call failed, the notification (and a HelloRequest handed
+// back connect_failed) also carries what the operating system said:
+// `~os_error:<code> <text>`, the code being errno on POSIX systems and the
+// WSA/Win32 error code on Windows, e.g. `~os_error:111 Connection refused`.
+inline constexpr std::string_view os_error_header = "~os_error";
 
 enum class Limit : std::uint8_t {
     none,

@@ -56,8 +56,8 @@ public:
         std::size_t inbound_bytes = 0;
     };
     // Bytes one message of the notification reserve holds: the message and
-    // room for a short text header (a close cause).
-    static constexpr std::size_t reserved_header_bytes = 64;
+    // room for its text headers (a close cause and what the OS said).
+    static constexpr std::size_t reserved_header_bytes = 128;
     static constexpr std::size_t reserve_footprint = sizeof(Message) + reserved_header_bytes;
     static Handle create(PoolLimits limits, std::size_t reserved_messages = 0);
     static Handle create(PoolLimits limits, Reserve reserve);

@@ -12,6 +12,8 @@ namespace tofu::detail {
 struct Cause {
     Status status = Status::success;
     Limit limit = Limit::none;
+    // What the OS said, when a system call failed (net::IoResult::os_error).
+    int os_error = 0;
 
     // The `~cause` header value.
     std::string_view name() const noexcept { return limit == Limit::none ? to_string(status) : to_string(limit); }

@@ -49,6 +49,10 @@ struct IoResult {
     IoState state = IoState::done;
     std::size_t bytes = 0;
     Status status = Status::success;
+    // What the OS said behind `failed` (and behind `closed` when that was
+    // not an orderly end): errno, or the WSA error code on Windows; 0 when
+    // it said nothing. Kept so the layers above can tell the application.
+    int os_error = 0;
 };
 
 // Once per process before any socket is made (WSAStartup on Windows).
@@ -74,7 +78,8 @@ public:
     // Starts a non-blocking connect; finish it with connect_result() once
     // the socket is writable. connect_failed / wrong_address / invalid_address.
     static Result<Socket> connect(const Address& to);
-    Status connect_result() noexcept;
+    // `done`, or `failed` with connect_failed and what the OS said.
+    IoResult connect_result() noexcept;
     // Whether a connect started by connect() is still under way: a
     // writable report may come early (a spurious or stale event, which the
     // poller contract allows), and asking connect_result() then would turn

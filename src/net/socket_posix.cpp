@@ -163,20 +163,6 @@ Status failure_status(int error, Status otherwise) noexcept {
 
 Status startup() noexcept { return Status::success; }
 
-Socket::Socket(Socket&& other) noexcept
-    : handle_(std::exchange(other.handle_, invalid_handle)), owned_(std::exchange(other.owned_, OwnedPath{})) {}
-
-Socket& Socket::operator=(Socket&& other) noexcept {
-    if (this != &other) {
-        close();
-        handle_ = std::exchange(other.handle_, invalid_handle);
-        owned_ = std::exchange(other.owned_, OwnedPath{});
-    }
-    return *this;
-}
-
-Socket::~Socket() { close(); }
-
 void Socket::close() noexcept {
     if (handle_ != invalid_handle) {
         ::close(handle_);
@@ -249,17 +235,20 @@ Result<Socket> Socket::connect(const Address& to) {
     return socket;
 }
 
-Status Socket::connect_result() noexcept {
+IoResult Socket::connect_result() noexcept {
     int error = 0;
     socklen_t length = sizeof(error);
-    if (::getsockopt(handle_, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) return Status::connect_failed;
+    if (::getsockopt(handle_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error != 0) return {IoState::failed, 0, Status::connect_failed, error};
     // Reading SO_ERROR clears it, and a poller may have read it first
     // (libkqueue does, to fill in the event it reports): a connect that
     // failed can show no error here. Only a socket with a peer is connected.
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof(peer);
-    if (::getpeername(handle_, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return Status::connect_failed;
-    return Status::success;
+    if (::getpeername(handle_, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) {
+        return {IoState::failed, 0, Status::connect_failed, errno};
+    }
+    return {};
 }
 
 bool Socket::connect_pending() noexcept {
@@ -278,7 +267,8 @@ IoResult Socket::accept(Socket& accepted) noexcept {
     const int fd = ::accept(handle_, reinterpret_cast<sockaddr*>(&peer), &length);
 #endif
     if (fd < 0) {
-        switch (errno) {
+        const int error = errno;
+        switch (error) {
         case EAGAIN:
 #if EWOULDBLOCK != EAGAIN
         case EWOULDBLOCK:
@@ -294,11 +284,11 @@ IoResult Socket::accept(Socket& accepted) noexcept {
         case EINVAL:
         case ENOTSOCK:
         case EOPNOTSUPP:
-        case EFAULT: return {IoState::failed, 0, Status::accept_failed};
+        case EFAULT: return {IoState::failed, 0, Status::accept_failed, error};
         // Anything else is about the one connection (ECONNABORTED, EPROTO,
         // EPERM from a firewall, the network errors Linux passes on,
         // EINTR): it is not the listener's failure.
-        default: return {IoState::closed, 0, Status::peer_disconnected};
+        default: return {IoState::closed, 0, Status::peer_disconnected, error};
         }
     }
     if (!prepare(fd)) {
@@ -321,7 +311,7 @@ IoResult receive(int handle, std::span<std::byte> into, int flags) noexcept {
         if (n == 0) return {IoState::closed, 0, Status::peer_disconnected};
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {IoState::would_block, 0, Status::success};
-        return {IoState::failed, 0, failure_status(errno, Status::recv_failed)};
+        return {IoState::failed, 0, failure_status(errno, Status::recv_failed), errno};
     }
 }
 
@@ -340,7 +330,7 @@ IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
         if (n >= 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {IoState::would_block, 0, Status::success};
-        return {IoState::failed, 0, failure_status(errno, Status::send_failed)};
+        return {IoState::failed, 0, failure_status(errno, Status::send_failed), errno};
     }
 }
 

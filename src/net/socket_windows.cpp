@@ -76,7 +76,7 @@ bool disconnected(int error) noexcept {
 
 IoResult io_error(int error, Status otherwise) noexcept {
     if (would_block(error)) return {IoState::would_block, 0, Status::success};
-    return {IoState::failed, 0, disconnected(error) ? Status::peer_disconnected : otherwise};
+    return {IoState::failed, 0, disconnected(error) ? Status::peer_disconnected : otherwise, error};
 }
 
 struct SocketAddress {
@@ -204,22 +204,6 @@ Status startup() noexcept {
     return status;
 }
 
-Socket::Socket(Socket&& other) noexcept
-    : handle_(std::exchange(other.handle_, invalid_handle)), owned_(std::exchange(other.owned_, OwnedPath{})) {}
-
-Socket& Socket::operator=(Socket&& other) noexcept {
-    if (this != &other) {
-        close();
-        handle_ = std::exchange(other.handle_, invalid_handle);
-        owned_ = std::exchange(other.owned_, OwnedPath{});
-    }
-    return *this;
-}
-
-Socket::~Socket() {
-    close();
-}
-
 void Socket::close() noexcept {
     if (handle_ != invalid_handle) {
         ::closesocket(static_cast<SOCKET>(handle_));
@@ -326,18 +310,21 @@ Result<Socket> Socket::connect(const Address& to) {
     return socket; // connected, or in progress: connect_result() after writability
 }
 
-Status Socket::connect_result() noexcept {
-    if (!valid()) return Status::connect_failed;
+IoResult Socket::connect_result() noexcept {
+    if (!valid()) return {IoState::failed, 0, Status::connect_failed, WSAENOTSOCK};
     const SOCKET s = static_cast<SOCKET>(handle_);
     int error = 0;
     int length = sizeof(error);
-    if (::getsockopt(s, SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&error), &length) != 0 || error != 0) {
-        return Status::connect_failed;
+    if (::getsockopt(s, SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&error), &length) != 0) {
+        error = ::WSAGetLastError();
     }
+    if (error != 0) return {IoState::failed, 0, Status::connect_failed, error};
     sockaddr_storage peer{};
     int peer_length = sizeof(peer);
-    if (::getpeername(s, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return Status::connect_failed;
-    return Status::success;
+    if (::getpeername(s, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) {
+        return {IoState::failed, 0, Status::connect_failed, ::WSAGetLastError()};
+    }
+    return {};
 }
 
 bool Socket::connect_pending() noexcept {
@@ -369,12 +356,12 @@ IoResult Socket::accept(Socket& accepted) noexcept {
         case WSAEINVAL:
         case WSAENOTSOCK:
         case WSAEOPNOTSUPP:
-        case WSAEFAULT: return {IoState::failed, 0, Status::accept_failed};
+        case WSAEFAULT: return {IoState::failed, 0, Status::accept_failed, error};
         default:
             if (would_block(error)) return {IoState::would_block, 0, Status::success};
             // Anything else is about the one connection: reset or aborted
             // before we took it (Wine reports such a one as WSAENOTCONN).
-            return {IoState::closed, 0, Status::peer_disconnected};
+            return {IoState::closed, 0, Status::peer_disconnected, error};
         }
     }
     Socket socket(static_cast<NativeHandle>(s));

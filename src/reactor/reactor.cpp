@@ -1,6 +1,7 @@
 #include "reactor/reactor.hpp"
 
 #include "common/invariant.hpp"
+#include "net/os_error.hpp"
 
 #include <tofu/address.hpp>
 
@@ -19,17 +20,30 @@ Status returned_status(Cause cause) noexcept {
     return cause.status == Status::success ? Status::channel_closed : cause.status;
 }
 
-// `~cause:<name>`. The notification tier may use the whole limit, and room
-// for this line is what the reserve keeps (Pool::reserved_header_bytes).
+Cause failure_of(const net::IoResult& result) noexcept { return Cause{result.status, Limit::none, result.os_error}; }
+
+// `~cause:<name>`, then `~os_error:<code> <text>` if the OS said why. The
+// notification tier may use the whole limit, and room for these lines is
+// what the reserve keeps (Pool::reserved_header_bytes).
 void add_cause(Message& message, Cause cause) {
-    const std::string_view name = cause.name();
-    char line[Pool::reserved_header_bytes];
-    const std::size_t length = cause_header.size() + 1 + name.size() + 2;
-    std::memcpy(line, cause_header.data(), cause_header.size());
-    line[cause_header.size()] = ':';
-    std::memcpy(line + cause_header.size() + 1, name.data(), name.size());
-    std::memcpy(line + length - 2, "\r\n", 2);
-    (void)message.header_buffer().append({reinterpret_cast<const std::byte*>(line), length},
+    char lines[Pool::reserved_header_bytes];
+    std::size_t length = 0;
+    const auto put = [&](std::string_view text) {
+        std::memcpy(lines + length, text.data(), text.size());
+        length += text.size();
+    };
+    put(cause_header);
+    put(":");
+    put(cause.name());
+    put("\r\n");
+    constexpr std::size_t shortest_useful = 16;
+    if (cause.os_error != 0 && length + os_error_header.size() + 1 + shortest_useful + 2 <= sizeof(lines)) {
+        put(os_error_header);
+        put(":");
+        length += net::describe_os_error(cause.os_error, {lines + length, sizeof(lines) - length - 2});
+        put("\r\n");
+    }
+    (void)message.header_buffer().append({reinterpret_cast<const std::byte*>(lines), length},
                                           Status::invalid_headers_len, MemoryTier::notification);
 }
 
@@ -321,8 +335,8 @@ void Reactor::finish_connect(Channel& channel) {
         channel.write_ready = false; // an early report: the poller says when it completes
         return;
     }
-    const Status status = channel.socket.connect_result();
-    if (status != Status::success) return fail_connect(channel, Cause{status});
+    const net::IoResult connected = channel.socket.connect_result();
+    if (connected.state != net::IoState::done) return fail_connect(channel, failure_of(connected));
     timers_.clear(channel.timers, Timeout::connect);
     channel.state = ChannelState::hello_sent;
     set_deadline(channel, Timeout::handshake, options_.handshake_timeout);
@@ -366,7 +380,7 @@ void Reactor::flush(Channel& channel) {
             channel.write_ready = false;
             return;
         }
-        if (result.state != net::IoState::done) return close(channel, Cause{result.status});
+        if (result.state != net::IoState::done) return close(channel, failure_of(result));
 
         budget -= std::min(budget, result.bytes);
         std::size_t written = result.bytes;
@@ -429,7 +443,7 @@ bool Reactor::read_into_scratch(Channel& channel, bool& more) {
         channel.peer_closed = true;
         channel.read_ready = false;
         return true;
-    case net::IoState::failed: close(channel, Cause{result.status}); return false;
+    case net::IoState::failed: close(channel, failure_of(result)); return false;
     case net::IoState::done: break;
     }
     buffer.end = result.bytes;
@@ -443,8 +457,8 @@ bool Reactor::read_into_scratch(Channel& channel, bool& more) {
         for (std::size_t taken = 0; taken < buffer.begin;) {
             const net::IoResult consumed = channel.socket.read({buffer.data.get(), buffer.begin - taken});
             if (consumed.state != net::IoState::done) {
-                close(channel, Cause{consumed.state == net::IoState::failed ? consumed.status
-                                                                             : Status::peer_disconnected});
+                close(channel, consumed.state == net::IoState::failed ? failure_of(consumed)
+                                                                      : Cause{Status::peer_disconnected});
                 return false;
             }
             taken += consumed.bytes;

@@ -159,7 +159,7 @@ void connect_to(Socket& listener, const Address& bound, Socket& client, Socket& 
     client = std::move(made.value());
     ASSERT_NO_FATAL_FAILURE(accept_one(listener, server));
     ASSERT_TRUE(ready(client.handle(), true, safety)) << "connect did not finish";
-    ASSERT_EQ(client.connect_result(), Status::success);
+    ASSERT_EQ(client.connect_result().status, Status::success);
 }
 
 // Reads until would_block (or end of stream); returns the bytes read.

@@ -120,7 +120,7 @@ void connect_pair(Socket& listener, const Address& bound, Pair& pair) {
     pair.client = std::move(client.value());
     ASSERT_NO_FATAL_FAILURE(accept_one(listener, pair.server));
     ASSERT_TRUE(ready(pair.client.handle(), true, safety)) << "connect did not finish";
-    ASSERT_EQ(pair.client.connect_result(), Status::success);
+    ASSERT_EQ(pair.client.connect_result().status, Status::success);
 }
 
 void make_pair(Pair& pair, const Address& where = tofu::tcp("127.0.0.1", 0)) {
@@ -584,7 +584,7 @@ TEST_P(PollerContract, ConnectingSocketIsReportedWritableOnceConnected) {
     const auto event = wait_for(42, [](const Event& e) { return e.writable; });
     ASSERT_TRUE(event) << "seen: " << list(all_seen);
     EXPECT_FALSE(client->connect_pending()) << "a completed connect is not pending";
-    EXPECT_EQ(client->connect_result(), Status::success);
+    EXPECT_EQ(client->connect_result().status, Status::success);
     poller->remove(client->handle(), 42);
 }
 
@@ -605,7 +605,7 @@ TEST_P(PollerContract, ConnectToAClosedPortIsReportedAndFails) {
     const auto event = wait_for(43, [](const Event& e) { return e.writable || e.failed; });
     ASSERT_TRUE(event) << "failed connect not reported; seen: " << list(all_seen);
     EXPECT_FALSE(client->connect_pending()) << "a failed connect is not pending (the reactor would wait for it)";
-    EXPECT_EQ(client->connect_result(), Status::connect_failed) << describe(*event);
+    EXPECT_EQ(client->connect_result().status, Status::connect_failed) << describe(*event);
     poller->remove(client->handle(), 43);
 }
 
@@ -738,7 +738,7 @@ TEST_P(PollerContract, UnixSocketDataIsReportedReadable) {
     pair.client = std::move(client.value());
     ASSERT_NO_FATAL_FAILURE(accept_one(listener, pair.server));
     ASSERT_TRUE(ready(pair.client.handle(), true, safety));
-    ASSERT_EQ(pair.client.connect_result(), Status::success);
+    ASSERT_EQ(pair.client.connect_result().status, Status::success);
     ASSERT_EQ(poller->add(pair.server.handle(), 52, read_only), Status::success);
     ASSERT_NO_FATAL_FAILURE(send_and_arrive(pair.client, "over a path", pair.server));
     ASSERT_TRUE(wait_readable(52));

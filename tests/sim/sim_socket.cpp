@@ -28,20 +28,6 @@ Status failure_status(int error, Status otherwise) noexcept {
 
 Status startup() noexcept { return Status::success; }
 
-Socket::Socket(Socket&& other) noexcept
-    : handle_(std::exchange(other.handle_, invalid_handle)), owned_(std::exchange(other.owned_, OwnedPath{})) {}
-
-Socket& Socket::operator=(Socket&& other) noexcept {
-    if (this != &other) {
-        close();
-        handle_ = std::exchange(other.handle_, invalid_handle);
-        owned_ = std::exchange(other.owned_, OwnedPath{});
-    }
-    return *this;
-}
-
-Socket::~Socket() { close(); }
-
 void Socket::close() noexcept {
     if (handle_ != invalid_handle) {
         kernel().close(process(), handle_);
@@ -71,12 +57,14 @@ bool Socket::connect_pending() noexcept {
     return kernel().connect_result(process(), handle_) == EINPROGRESS;
 }
 
-Status Socket::connect_result() noexcept {
+IoResult Socket::connect_result() noexcept {
     kernel().count_io(process(), handle_);
     // Asked before the connect completed, the answer would be a failure
     // of a connect that may yet succeed.
     if (kernel().connect_result(process(), handle_) == EINPROGRESS) kernel().asked_too_early();
-    return kernel().connect_result(process(), handle_) == 0 ? Status::success : Status::connect_failed;
+    const int error = kernel().connect_result(process(), handle_);
+    if (error != 0) return {IoState::failed, 0, Status::connect_failed, error};
+    return {};
 }
 
 IoResult Socket::accept(Socket& accepted) noexcept {
@@ -85,8 +73,8 @@ IoResult Socket::accept(Socket& accepted) noexcept {
     const int fd = kernel().accept(process(), handle_, error);
     if (fd < 0) {
         if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
-        if (error == ECONNABORTED) return {IoState::closed, 0, Status::peer_disconnected};
-        return {IoState::failed, 0, Status::accept_failed};
+        if (error == ECONNABORTED) return {IoState::closed, 0, Status::peer_disconnected, error};
+        return {IoState::failed, 0, Status::accept_failed, error};
     }
     accepted = Socket(fd);
     return {};
@@ -101,7 +89,7 @@ IoResult receive(int handle, std::span<std::byte> into, bool peek) {
     if (n > 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
     if (n == 0) return {IoState::closed, 0, Status::peer_disconnected};
     if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
-    return {IoState::failed, 0, failure_status(error, Status::recv_failed)};
+    return {IoState::failed, 0, failure_status(error, Status::recv_failed), error};
 }
 
 } // namespace
@@ -119,7 +107,7 @@ IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
     const long n = kernel().write(process(), handle_, spans, error);
     if (n >= 0) return {IoState::done, static_cast<std::size_t>(n), Status::success};
     if (error == EAGAIN) return {IoState::would_block, 0, Status::success};
-    return {IoState::failed, 0, failure_status(error, Status::send_failed)};
+    return {IoState::failed, 0, failure_status(error, Status::send_failed), error};
 }
 
 } // namespace tofu::net
