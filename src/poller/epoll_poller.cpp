@@ -108,10 +108,6 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<Poller>> make_epoll_poller() {
-    auto poller = std::make_unique<EpollPoller>();
-    if (!poller->valid()) return Status::communication_failed;
-    return std::unique_ptr<Poller>(std::move(poller));
-}
+Result<std::unique_ptr<Poller>> make_epoll_poller() { return make_if_valid<EpollPoller>(); }
 
 } // namespace tofu::poller

@@ -298,10 +298,6 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<Poller>> make_kqueue_poller() {
-    auto poller = std::make_unique<KqueuePoller>();
-    if (!poller->valid()) return Status::communication_failed;
-    return std::unique_ptr<Poller>(std::move(poller));
-}
+Result<std::unique_ptr<Poller>> make_kqueue_poller() { return make_if_valid<KqueuePoller>(); }
 
 } // namespace tofu::poller

@@ -93,10 +93,6 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<Poller>> make_poll_poller() {
-    auto poller = std::make_unique<PollPoller>();
-    if (!poller->valid()) return Status::communication_failed;
-    return std::unique_ptr<Poller>(std::move(poller));
-}
+Result<std::unique_ptr<Poller>> make_poll_poller() { return make_if_valid<PollPoller>(); }
 
 } // namespace tofu::poller

@@ -82,6 +82,7 @@ private:
     void resume_admission(Channel& listener);
     void pause_accepting(Channel& listener);
     void resume_accepting(Channel& listener);
+    void resume(Channel& listener, bool Channel::*paused, Timeout timer);
     void serve_without_report(Channel& channel);
     void leave_pending(Channel& channel);
     bool make_handshake_room(std::size_t bytes);

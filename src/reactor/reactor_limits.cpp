@@ -63,12 +63,7 @@ bool Reactor::admits(Channel& listener, Channel*& make_room) {
     return false;
 }
 
-void Reactor::resume_admission(Channel& listener) {
-    if (!listener.admission_paused) return;
-    listener.admission_paused = false;
-    timers_.clear(listener.timers, Timeout::admission);
-    serve_without_report(listener);
-}
+void Reactor::resume_admission(Channel& listener) { resume(listener, &Channel::admission_paused, Timeout::admission); }
 
 // accept() failed for the listener, not for one connection: out of
 // descriptors or kernel memory, most likely. Rather than spin on a backlog
@@ -84,10 +79,14 @@ void Reactor::pause_accepting(Channel& listener) {
     mark_dirty(listener);
 }
 
-void Reactor::resume_accepting(Channel& listener) {
-    if (!listener.accept_paused) return;
-    listener.accept_paused = false;
-    timers_.clear(listener.timers, Timeout::accept_retry);
+void Reactor::resume_accepting(Channel& listener) { resume(listener, &Channel::accept_paused, Timeout::accept_retry); }
+
+// Either pause ends early (a place came free) or when its timer fires; the
+// backlog may hold connections the poller will not report again.
+void Reactor::resume(Channel& listener, bool Channel::*paused, Timeout timer) {
+    if (!(listener.*paused)) return;
+    listener.*paused = false;
+    timers_.clear(listener.timers, timer);
     serve_without_report(listener);
 }
 
