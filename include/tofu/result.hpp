@@ -34,7 +34,7 @@ public:
     explicit operator bool() const noexcept { return has_value(); }
 
     // success when a value is present
-    Status status() const noexcept { return has_value() ? Status::success : std::get<1>(state_); }
+    Status status() const noexcept { return has_value() ? Status::success : *std::get_if<1>(&state_); }
 
     T& value() & {
         check();

@@ -22,22 +22,37 @@ std::optional<Backend> backend_from_string(std::string_view name) noexcept {
     return std::nullopt;
 }
 
-bool backend_available(Backend backend) noexcept {
-    switch (backend) {
+namespace {
+
 #ifdef _WIN32
-    case Backend::afd: return true;
+constexpr bool have_afd = true;
+constexpr bool have_poll = false;
 #else
-    case Backend::poll: return true;
+constexpr bool have_afd = false;
+constexpr bool have_poll = true;
 #endif
 #ifdef TOFU_HAVE_EPOLL
-    case Backend::epoll: return true;
+constexpr bool have_epoll = true;
+#else
+constexpr bool have_epoll = false;
 #endif
 #ifdef TOFU_HAVE_KQUEUE
-    case Backend::kqueue: return true;
+constexpr bool have_kqueue = true;
+#else
+constexpr bool have_kqueue = false;
 #endif
+
+} // namespace
+
+bool backend_available(Backend backend) noexcept {
+    switch (backend) {
     case Backend::automatic: return true;
-    default: return false;
+    case Backend::poll: return have_poll;
+    case Backend::epoll: return have_epoll;
+    case Backend::afd: return have_afd;
+    case Backend::kqueue: return have_kqueue;
     }
+    return false;
 }
 
 namespace poller {
