@@ -13,7 +13,9 @@ function(tofu_add_sim_world name)
     list(TRANSFORM tofu_sources PREPEND "${PROJECT_SOURCE_DIR}/src/")
     add_library(${name} STATIC ${tofu_sources} ${sim}/kernel.cpp ${sim}/sim_socket.cpp ${sim}/pollers.cpp
                                ${sim}/world.cpp)
-    target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src ${sim})
+    target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${TOFU_GENERATED_INCLUDE}
+                                              ${PROJECT_SOURCE_DIR}/src ${sim})
+    target_compile_definitions(${name} PUBLIC TOFU_STATIC_DEFINE)
     target_compile_definitions(${name} PRIVATE TOFU_HAVE_EPOLL=1)
     target_compile_features(${name} PUBLIC cxx_std_20)
     target_link_libraries(${name} PUBLIC Threads::Threads tofu_build_flags)

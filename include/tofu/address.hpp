@@ -1,6 +1,7 @@
 #pragma once
 // Addresses as text headers: `~listen_on` / `~connect_to` with values
 // `tcp|host|port` and `uds|path` (a leading '@' names a Linux abstract socket).
+#include <tofu/export.hpp>
 #include <tofu/message.hpp>
 #include <tofu/result.hpp>
 
@@ -13,7 +14,7 @@ namespace tofu {
 inline constexpr std::string_view listen_on_header = "~listen_on";
 inline constexpr std::string_view connect_to_header = "~connect_to";
 
-struct Address {
+struct TOFU_API Address {
     enum class Kind { tcp, uds };
     Kind kind = Kind::tcp;
     std::string host; // tcp: IPv4/IPv6 literal or name; empty = all interfaces
@@ -26,18 +27,18 @@ struct Address {
     friend bool operator==(const Address&, const Address&) = default;
 };
 
-Address tcp(std::string_view host, std::uint16_t port);
-Address uds(std::string_view path);
+TOFU_API Address tcp(std::string_view host, std::uint16_t port);
+TOFU_API Address uds(std::string_view path);
 
 // Parses a header value. wrong_address: not tcp/uds or missing parts;
 // invalid_address: the parts are there but unusable (port, path length...).
-Result<Address> parse_address(std::string_view text);
+TOFU_API Result<Address> parse_address(std::string_view text);
 
 // Prepares `message` as a WelcomeRequest / HelloRequest for `address`.
-Status listen_on(Message& message, const Address& address);
-Status connect_to(Message& message, const Address& address);
+TOFU_API Status listen_on(Message& message, const Address& address);
+TOFU_API Status connect_to(Message& message, const Address& address);
 
 // The address a WelcomeRequest/HelloRequest (or its answer) carries.
-Result<Address> address_of(const Message& message);
+TOFU_API Result<Address> address_of(const Message& message);
 
 } // namespace tofu

@@ -1,5 +1,6 @@
 #pragma once
 // The engine (tofu's "Ampe"): one I/O thread, one message pool, channel groups.
+#include <tofu/export.hpp>
 #include <tofu/address.hpp>
 #include <tofu/backend.hpp>
 #include <tofu/message.hpp>
@@ -77,7 +78,7 @@ enum class Limit : std::uint8_t {
     pending_evicted,   // an accepted connection made room for a newer one before its hello
 };
 inline constexpr std::size_t limit_count = 5;
-std::string_view to_string(Limit limit) noexcept;
+TOFU_API std::string_view to_string(Limit limit) noexcept;
 
 // Counters the I/O thread keeps; a snapshot is a handful of relaxed loads.
 struct EngineStats {
@@ -103,7 +104,7 @@ struct EngineStats {
 
 class ChannelGroup;
 
-class Engine {
+class TOFU_API Engine {
 public:
     // Throws Error when the engine cannot start (bad options, a backend that
     // is not compiled in, no descriptors left); create() returns the status.
@@ -134,7 +135,7 @@ private:
 
 // A set of channels and their one receive queue. Destroying the group closes
 // its channels and frees what its queue still holds.
-class ChannelGroup {
+class TOFU_API ChannelGroup {
 public:
     ChannelGroup(ChannelGroup&&) noexcept;
     ChannelGroup& operator=(ChannelGroup&&) noexcept;

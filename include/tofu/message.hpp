@@ -1,6 +1,7 @@
 #pragma once
 // A tofu message: binary header, optional text headers, optional body.
 // Every byte of buffer capacity is charged to the Pool the message came from.
+#include <tofu/export.hpp>
 #include <tofu/status.hpp>
 
 #include <array>
@@ -34,7 +35,7 @@ enum class OpCode : std::uint8_t {
     WelcomeResponse = 9,
 };
 
-std::string_view to_string(OpCode op) noexcept;
+TOFU_API std::string_view to_string(OpCode op) noexcept;
 
 enum class Origin : std::uint8_t { application = 0, engine = 1 };
 
@@ -62,7 +63,7 @@ struct BinaryHeader {
 
 // Growable byte buffer whose capacity is charged to a Pool; it never grows
 // past 65,535 bytes, the wire limit of both text headers and body.
-class MessageBuffer {
+class TOFU_API MessageBuffer {
 public:
     MessageBuffer() = default;
     MessageBuffer(const MessageBuffer&) = delete;
@@ -99,7 +100,7 @@ struct TextHeader {
 };
 
 // Forward iteration over `name:value\r\n` lines of a well-formed header block.
-class TextHeaders {
+class TOFU_API TextHeaders {
 public:
     class iterator {
     public:
@@ -143,9 +144,9 @@ private:
 
 // Checks a raw header block: every line `name:value\r\n`, name non-empty
 // without ':', value non-empty. Returns success or invalid_headers_len.
-Status validate_text_headers(std::span<const std::byte> block) noexcept;
+TOFU_API Status validate_text_headers(std::span<const std::byte> block) noexcept;
 
-class Message {
+class TOFU_API Message {
 public:
     // Returns the message to its pool; a Ptr that was posted or put back is
     // empty, so a message cannot be used twice.

@@ -1,6 +1,7 @@
 #pragma once
 // The bounded message pool: a hard limit on message count and on bytes
 // (message objects plus buffer capacity). Any thread may get and return.
+#include <tofu/export.hpp>
 #include <tofu/message.hpp>
 
 #include <atomic>
@@ -24,7 +25,7 @@ struct PoolLimits {
 
 // Told (from the returning thread) when a message comes back while someone
 // waits for memory; see the wake-up protocol in docs/design.md.
-class PoolListener {
+class TOFU_API PoolListener {
 public:
     virtual void memory_returned() noexcept = 0;
 
@@ -32,7 +33,7 @@ protected:
     ~PoolListener() = default;
 };
 
-class Pool {
+class TOFU_API Pool {
     struct OwnerRelease {
         void operator()(Pool* pool) const noexcept;
     };

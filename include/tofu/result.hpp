@@ -1,6 +1,7 @@
 #pragma once
 // An expected-like result: a value, or the Status that says why there is none.
 // C++20 has no std::expected; this is the small subset the API needs.
+#include <tofu/export.hpp>
 #include <tofu/status.hpp>
 
 #include <stdexcept>
@@ -12,7 +13,7 @@ namespace tofu {
 
 // Thrown only by Result::value() on an error result and by the throwing
 // Engine constructor: paths the application chose, never the network.
-class Error : public std::runtime_error {
+class TOFU_API Error : public std::runtime_error {
 public:
     explicit Error(Status status)
         : std::runtime_error(std::string("tofu: ") + std::string(to_string(status))), status_(status) {}

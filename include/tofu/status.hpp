@@ -1,5 +1,7 @@
 #pragma once
 // Status codes shared with the Zig tofu: one byte on the wire, same numbering.
+#include <tofu/export.hpp>
+
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -55,8 +57,8 @@ constexpr std::uint8_t to_byte(Status status) noexcept {
     return static_cast<std::uint8_t>(status);
 }
 
-std::string_view to_string(Status status) noexcept;
-std::optional<Status> status_from_string(std::string_view name) noexcept;
-std::ostream& operator<<(std::ostream& out, Status status);
+TOFU_API std::string_view to_string(Status status) noexcept;
+TOFU_API std::optional<Status> status_from_string(std::string_view name) noexcept;
+TOFU_API std::ostream& operator<<(std::ostream& out, Status status);
 
 } // namespace tofu

@@ -6,3 +6,4 @@
 #include <tofu/pool.hpp>
 #include <tofu/result.hpp>
 #include <tofu/status.hpp>
+#include <tofu/version.hpp>
