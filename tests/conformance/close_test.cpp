@@ -17,18 +17,6 @@ Shape bulk_shape(std::uint32_t, std::uint64_t) { return {0, kBlock}; }
 // Enough bytes to fill every kernel buffer on the way many times over.
 constexpr std::size_t kBulkMessages = 512; // 32 MB
 
-// Receives on `group` (holding every data message) until the engine said
-// pool_empty: the receiver's pool is exhausted and its reading has stopped.
-std::vector<Message::Ptr> hold_until_pool_empty(Group& group) {
-    std::vector<Message::Ptr> held;
-    while (group.pool_empty_count() == 0) {
-        Message::Ptr message = group.receive();
-        if (!message) break;
-        if (!is_pool_empty(*message)) held.push_back(std::move(message));
-    }
-    return held;
-}
-
 // Graceful close: A's ByeRequest after its pending messages; B answers with
 // ByeResponse; B's channel closes once that is written (cause success); A
 // gets B's messages, the ByeResponse, then channel_closed (cause success).

@@ -75,17 +75,6 @@ struct RawSetup {
     explicit operator bool() const { return channel != 0; }
 };
 
-// Holds every data message until the engine reports pool_empty.
-std::vector<Message::Ptr> hold_until_pool_empty(Group& group) {
-    std::vector<Message::Ptr> held;
-    while (group.pool_empty_count() == 0) {
-        Message::Ptr message = group.receive();
-        if (!message) break;
-        if (!is_pool_empty(*message)) held.push_back(std::move(message));
-    }
-    return held;
-}
-
 // (a) The receiver's application holds the whole pool; the raw peer writes
 // until send() would block (the TCP window is closed); 2 s of silence, in
 // which the reactor must sleep; then memory comes back one message at a time
