@@ -231,4 +231,43 @@ void round_trip(Group& from, ChannelNumber from_channel, Group& to, ChannelNumbe
     EXPECT_EQ(answer->body_text(), text) << describe(answer);
 }
 
+void abort_and_expect_closed(Group& a, ChannelNumber a_channel, Group& b, ChannelNumber b_channel) {
+    Message::Ptr abort = make(a.engine(), OpCode::ByeSignal, a_channel);
+    a.post_ok(abort);
+    a.expect_closed(a_channel, Status::channel_closed);
+    b.expect_closed(b_channel, Status::peer_disconnected);
+}
+
+ServerAndClient::ServerAndClient(const Options& server_options, const Options& client_options,
+                                 std::string server_name, std::string client_name)
+    : server_engine(server_options), client_engine(client_options), server(server_engine, std::move(server_name)),
+      client(client_engine, std::move(client_name)), listener(listen(server, tcp("127.0.0.1", 0))) {}
+
+Link ServerAndClient::connect(std::string_view hello_body) {
+    if (!listener) {
+        ADD_FAILURE() << server.name() << ": no listener to connect to";
+        return {};
+    }
+    return conformance::connect(client, server, listener.address, hello_body);
+}
+
+ServerAndClient::Ends ServerAndClient::ends(const Link& link, bool client_first) {
+    const End client_end{client, link.client};
+    const End server_end{server, link.server};
+    return client_first ? Ends{client_end, server_end} : Ends{server_end, client_end};
+}
+
+void ServerAndClient::round_trip_from_client(const Link& link, std::string_view text) {
+    round_trip(client, link.client, server, link.server, text);
+}
+
+void ServerAndClient::round_trip_from_server(const Link& link, std::string_view text) {
+    round_trip(server, link.server, client, link.client, text);
+}
+
+void ServerAndClient::expect_quiet() {
+    server.expect_quiet();
+    client.expect_quiet();
+}
+
 } // namespace tofu::conformance

@@ -5,6 +5,7 @@
 //    exactly one channel_closed per channel (with a ~cause header), nothing
 //    for a channel after its channel_closed, pool_empty counted.
 //  * listen, connect (the full hello handshake), round trips.
+//  * ServerAndClient: the usual two-engine set-up, built in one go.
 //
 // Loopback addresses only; port 0 everywhere.
 #include "messages.hpp"
@@ -90,6 +91,24 @@ private:
 // pool_empty: the receiver's pool is exhausted and its reading has stopped.
 std::vector<Message::Ptr> hold_until_pool_empty(Group& group);
 
+// Receives on `group` until a channel_closed, which must be the one of
+// `channel` with `cause`; every message before it goes to `each`. False when
+// nothing came within the safety timeout, or `each` failed fatally.
+template <class Each>
+bool receive_until_closed(Group& group, ChannelNumber channel, Status cause, Each each) {
+    for (;;) {
+        Message::Ptr message = group.next();
+        if (!message) return false;
+        if (is_closed_notification(*message)) {
+            EXPECT_EQ(message->channel(), channel) << describe(message);
+            EXPECT_EQ(cause_of(*message), cause) << describe(message);
+            return true;
+        }
+        each(message);
+        if (::testing::Test::HasFatalFailure()) return false;
+    }
+}
+
 // ---- listeners and connections ----------------------------------------------
 
 struct Listener {
@@ -114,5 +133,43 @@ Link connect(Group& client, Group& server, const Address& to, std::string_view h
 // A Request from `from` on `channel`, answered by `to`'s application with a
 // Response: proves a channel is alive and untouched.
 void round_trip(Group& from, ChannelNumber from_channel, Group& to, ChannelNumber to_channel, std::string_view text);
+
+// `a` aborts its channel with a ByeSignal: its own channel_closed says
+// channel_closed, the peer `b` learns peer_disconnected.
+void abort_and_expect_closed(Group& a, ChannelNumber a_channel, Group& b, ChannelNumber b_channel);
+
+// A server engine and group listening on loopback TCP (port 0), and a client
+// engine and group. Engines and groups neither copy nor move: it is built in
+// place.
+struct ServerAndClient {
+    ServerAndClient(const Options& server_options, const Options& client_options, std::string server_name = "server",
+                    std::string client_name = "client");
+
+    // A new connection from the client to the listener, hello done; empty (a
+    // failure) when there is none.
+    Link connect(std::string_view hello_body = "hello");
+    // One end of `link`, and the other.
+    struct End {
+        Group& group;
+        ChannelNumber channel;
+    };
+    struct Ends {
+        End first;
+        End second;
+    };
+    // The ends of `link`, the client's first or the server's first.
+    Ends ends(const Link& link, bool client_first);
+    // A round trip on `link` that the client starts; one the server starts.
+    void round_trip_from_client(const Link& link, std::string_view text);
+    void round_trip_from_server(const Link& link, std::string_view text);
+    // Nothing more arrives in either group.
+    void expect_quiet();
+
+    Engine server_engine;
+    Engine client_engine;
+    Group server;
+    Group client;
+    Listener listener;
+};
 
 } // namespace tofu::conformance

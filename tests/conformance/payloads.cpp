@@ -140,6 +140,51 @@ bool StreamChecker::fail(const std::string& why) {
     return false;
 }
 
+std::optional<Identity> HandBackChecker::accept(const Message& message) {
+    EXPECT_TRUE(message.from_engine()) << describe(&message);
+    EXPECT_EQ(message.status(), cause_) << "handed back with the cause: " << describe(&message);
+    const std::optional<Identity> id = identity_of(message);
+    EXPECT_TRUE(id) << "a handed-back message that does not say which it is: " << describe(&message);
+    if (!id) return id;
+    if (count_ == 0) {
+        first_ = id->seq;
+    } else {
+        EXPECT_EQ(id->seq, next_) << "returned messages keep their order";
+    }
+    next_ = id->seq + 1;
+    ++count_;
+    return id;
+}
+
+bool give_back_one_at_a_time(Group& group, std::vector<Message::Ptr>& held, StreamChecker& checker,
+                             std::uint64_t count, ReturnFrom from) {
+    for (const Message::Ptr& message : held) checker.accept(*message);
+    std::size_t index = 0;
+    while (checker.total() < count && checker.failures() == 0) {
+        if (index == held.size()) {
+            ADD_FAILURE() << "every held message is back, yet only " << checker.total() << " of " << count
+                          << " arrived";
+            return false;
+        }
+        Message::Ptr& back = held[index++];
+        if (from == ReturnFrom::another_thread) {
+            std::thread([&back] { back.reset(); }).join();
+        } else {
+            back.reset();
+        }
+        Message::Ptr next = group.next();
+        if (!next) {
+            ADD_FAILURE() << "returning memory must resume reading without new traffic: stalled after "
+                          << checker.total() << " of " << count;
+            return false;
+        }
+        checker.accept(*next);
+        held.push_back(std::move(next));
+    }
+    EXPECT_EQ(checker.total(), count);
+    return true;
+}
+
 Message::Ptr build_blocking(Engine& engine, std::uint32_t stream, std::uint64_t seq, Shape shape,
                             Clock::time_point deadline) {
     for (unsigned attempt = 0;; ++attempt) {

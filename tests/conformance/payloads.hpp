@@ -64,6 +64,37 @@ private:
     std::size_t failures_ = 0;
 };
 
+// Checks the messages an engine hands back unsent: from the engine, with the
+// status `cause`, one stretch of a stream in order.
+class HandBackChecker {
+public:
+    explicit HandBackChecker(Status cause) : cause_(cause) {}
+
+    // Which message `message` is; empty (a failure) when it does not say.
+    std::optional<Identity> accept(const Message& message);
+    std::uint64_t count() const { return count_; }
+    std::uint64_t first() const { return first_; }
+    // One past the last seq handed back.
+    std::uint64_t end() const { return next_; }
+
+private:
+    Status cause_;
+    std::uint64_t count_ = 0;
+    std::uint64_t first_ = 0;
+    std::uint64_t next_ = 0;
+};
+
+// Where the application gives a held message back: the I/O thread must wake
+// up either way.
+enum class ReturnFrom { this_thread, another_thread };
+
+// The application holds `held` (the start of stream 0, checked here) while
+// the rest waits for memory: gives them back one at a time, each return
+// alone (no new traffic) letting the next message in, until `count` arrived.
+// False when reading stalled.
+bool give_back_one_at_a_time(Group& group, std::vector<Message::Ptr>& held, StreamChecker& checker,
+                             std::uint64_t count, ReturnFrom from);
+
 // A message from `engine` filled as message `seq` of `stream`, waiting (with
 // a back-off) while the pool has no message or no buffer memory for it.
 Message::Ptr build_blocking(Engine& engine, std::uint32_t stream, std::uint64_t seq, Shape shape,
