@@ -179,14 +179,9 @@ TEST_P(Backpressure, ExhaustionAtMessageBoundaryResumesOnReturnAlone) {
     const std::size_t count = 3000; // ~1 MB: most of it waits in the kernel
     ASSERT_TRUE(send_stream(p.client_engine, p.client, link.client, 0, 0, count, small_shape));
 
-    std::vector<Message::Ptr> held;
     Message::Ptr notice;
-    while (!notice) {
-        Message::Ptr message = p.server.receive();
-        ASSERT_TRUE(message);
-        if (is_pool_empty(*message)) notice = std::move(message);
-        else held.push_back(std::move(message));
-    }
+    std::vector<Message::Ptr> held = hold_until_pool_empty(p.server, &notice);
+    ASSERT_TRUE(notice);
     EXPECT_EQ(notice->opcode(), OpCode::Signal);
     EXPECT_TRUE(notice->from_engine());
     EXPECT_EQ(notice->status(), Status::pool_empty);
@@ -196,9 +191,7 @@ TEST_P(Backpressure, ExhaustionAtMessageBoundaryResumesOnReturnAlone) {
     EXPECT_FALSE(p.server.poll(300ms)) << "nothing may arrive while the application holds every message";
     EXPECT_EQ(p.server.pool_empty_count(), 1u);
 
-    StreamChecker checker(1, small_shape);
-    ASSERT_TRUE(give_back_one_at_a_time(p.server, held, checker, count, ReturnFrom::another_thread));
-    held.clear();
+    ASSERT_TRUE(give_back_one_at_a_time(p.server, held, small_shape, count, ReturnFrom::another_thread));
     p.server.expect_quiet();
 }
 
@@ -246,10 +239,7 @@ TEST_P(Backpressure, BareFrameReadWhilePoolIsEmptyIsDeliveredOnReturn) {
             got->reply(OpCode::ByeResponse);
             p.server.post_ok(got);
             p.server.expect_closed(link.server, Status::success);
-            Message::Ptr response = p.client.next();
-            ASSERT_TRUE(response);
-            EXPECT_EQ(response->opcode(), OpCode::ByeResponse) << describe(response);
-            p.client.expect_closed(link.client, Status::success);
+            ASSERT_TRUE(expect_bye_answered(p.client, link.client));
         }
     }
     p.expect_quiet();

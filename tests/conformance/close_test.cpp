@@ -17,11 +17,16 @@ Shape bulk_shape(std::uint32_t, std::uint64_t) { return {0, kBlock}; }
 // Enough bytes to fill every kernel buffer on the way many times over.
 constexpr std::size_t kBulkMessages = 512; // 32 MB
 
-// The client posts the bulk stream on `link`; what the server's application
-// holds once its pool ran dry.
-std::vector<Message::Ptr> hold_bulk_stream(ServerAndClient& p, const Link& link) {
-    if (!send_stream(p.client_engine, p.client, link.client, 0, 0, kBulkMessages, bulk_shape)) return {};
-    return hold_until_pool_empty(p.server);
+// A link on which the client posted the bulk stream, and what the server's
+// application holds once its pool ran dry (nothing when that failed).
+struct Stalled {
+    Link link;
+    std::vector<Message::Ptr> held;
+};
+Stalled stall_bulk_stream(ServerAndClient& p) {
+    const Link link = p.connect();
+    if (!link || !send_stream(p.client_engine, p.client, link.client, 0, 0, kBulkMessages, bulk_shape)) return {};
+    return {link, hold_until_pool_empty(p.server)};
 }
 
 // Graceful close: A's ByeRequest after its pending messages; B answers with
@@ -185,12 +190,8 @@ TEST_P(Close, AbortListenerKeepsItsConnections) {
 // channel_closed, then channel_closed. Every message is accounted for: the
 // peer received exactly the ones that did not come back.
 TEST_P(Close, AbortHandsBackQueuedMessagesInOrder) {
-    Options receiver_options;
-    receiver_options.max_messages = 8;
-    ServerAndClient p(whole_pool(receiver_options), options(), "receiver", "sender");
-    const Link link = p.connect();
-    ASSERT_TRUE(link);
-    std::vector<Message::Ptr> held = hold_bulk_stream(p, link);
+    ServerAndClient p(whole_pool({.max_messages = 8}), options(), "receiver", "sender");
+    auto [link, held] = stall_bulk_stream(p);
     ASSERT_FALSE(held.empty());
 
     Message::Ptr abort = make(p.client_engine, OpCode::ByeSignal, link.client);
@@ -220,12 +221,8 @@ TEST_P(Close, AbortHandsBackQueuedMessagesInOrder) {
 // The peer aborts while our send queue is full: our queued messages come
 // back with the cause (peer_disconnected), then channel_closed with it.
 TEST_P(Close, PeerAbortHandsBackQueuedMessagesWithTheCause) {
-    Options receiver_options;
-    receiver_options.max_messages = 8;
-    ServerAndClient p(whole_pool(receiver_options), options(), "receiver", "sender");
-    const Link link = p.connect();
-    ASSERT_TRUE(link);
-    std::vector<Message::Ptr> held = hold_bulk_stream(p, link);
+    ServerAndClient p(whole_pool({.max_messages = 8}), options(), "receiver", "sender");
+    auto [link, held] = stall_bulk_stream(p);
     ASSERT_FALSE(held.empty());
     // The receiver aborts with unread data in its socket (a reset for the
     // sender); one of the held messages carries the ByeSignal.

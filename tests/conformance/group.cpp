@@ -147,12 +147,16 @@ void Group::observe(const Message& message) {
     }
 }
 
-std::vector<Message::Ptr> hold_until_pool_empty(Group& group) {
+std::vector<Message::Ptr> hold_until_pool_empty(Group& group, Message::Ptr* notice) {
     std::vector<Message::Ptr> held;
     while (group.pool_empty_count() == 0) {
         Message::Ptr message = group.receive();
         if (!message) break;
-        if (!is_pool_empty(*message)) held.push_back(std::move(message));
+        if (!is_pool_empty(*message)) {
+            held.push_back(std::move(message));
+        } else if (notice != nullptr) {
+            *notice = std::move(message);
+        }
     }
     return held;
 }
@@ -215,20 +219,30 @@ void round_trip(Group& from, ChannelNumber from_channel, Group& to, ChannelNumbe
     Message::Ptr request = make(from.engine(), OpCode::Request, from_channel, text);
     if (!request) return;
     const BinaryHeader posted = from.post_ok(request);
+    // The request as `to` sees it, then the answer as `from` does: the same
+    // id and text, each on its own side's channel.
+    const auto expect_carried = [&](const Message::Ptr& got, OpCode op, ChannelNumber channel) {
+        EXPECT_EQ(got->opcode(), op) << describe(got);
+        EXPECT_EQ(got->channel(), channel) << describe(got);
+        EXPECT_EQ(got->message_id(), posted.message_id) << describe(got);
+        EXPECT_EQ(got->body_text(), text) << describe(got);
+    };
     Message::Ptr got = to.next();
     ASSERT_TRUE(got);
-    EXPECT_EQ(got->opcode(), OpCode::Request) << describe(got);
-    EXPECT_EQ(got->channel(), to_channel) << describe(got);
-    EXPECT_EQ(got->message_id(), posted.message_id) << describe(got);
-    EXPECT_EQ(got->body_text(), text) << describe(got);
+    expect_carried(got, OpCode::Request, to_channel);
     got->reply(OpCode::Response);
     to.post_ok(got);
     Message::Ptr answer = from.next();
     ASSERT_TRUE(answer);
-    EXPECT_EQ(answer->opcode(), OpCode::Response) << describe(answer);
-    EXPECT_EQ(answer->channel(), from_channel) << describe(answer);
-    EXPECT_EQ(answer->message_id(), posted.message_id) << describe(answer);
-    EXPECT_EQ(answer->body_text(), text) << describe(answer);
+    expect_carried(answer, OpCode::Response, from_channel);
+}
+
+bool expect_bye_answered(Group& group, ChannelNumber channel) {
+    Message::Ptr response = group.next();
+    if (!response) return false;
+    EXPECT_EQ(response->opcode(), OpCode::ByeResponse) << describe(response);
+    group.expect_closed(channel, Status::success);
+    return true;
 }
 
 void abort_and_expect_closed(Group& a, ChannelNumber a_channel, Group& b, ChannelNumber b_channel) {

@@ -89,7 +89,8 @@ private:
 
 // Receives on `group` (holding every data message) until the engine said
 // pool_empty: the receiver's pool is exhausted and its reading has stopped.
-std::vector<Message::Ptr> hold_until_pool_empty(Group& group);
+// The notice itself is held in `notice` when asked for.
+std::vector<Message::Ptr> hold_until_pool_empty(Group& group, Message::Ptr* notice = nullptr);
 
 // Receives on `group` until a channel_closed, which must be the one of
 // `channel` with `cause`; every message before it goes to `each`. False when
@@ -133,6 +134,11 @@ Link connect(Group& client, Group& server, const Address& to, std::string_view h
 // A Request from `from` on `channel`, answered by `to`'s application with a
 // Response: proves a channel is alive and untouched.
 void round_trip(Group& from, ChannelNumber from_channel, Group& to, ChannelNumber to_channel, std::string_view text);
+
+// After `group` answered the ByeRequest it sent on `channel`: the peer's
+// ByeResponse, then the channel's channel_closed (cause success). False when
+// nothing came.
+bool expect_bye_answered(Group& group, ChannelNumber channel);
 
 // `a` aborts its channel with a ByeSignal: its own channel_closed says
 // channel_closed, the peer `b` learns peer_disconnected.

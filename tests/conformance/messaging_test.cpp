@@ -271,9 +271,7 @@ TEST_P(Messaging, WaitReceiveWithZeroTimeoutPolls) {
 // application holding every message it can get, a burst of wake-ups still
 // leaves the reserve to the channel_closed of a peer that went away.
 TEST_P(Messaging, BareWakeupsLeaveTheNotificationReserveAlone) {
-    Options small;
-    small.max_messages = 16;
-    ServerAndClient p(options(small), options(), "g", "peer");
+    ServerAndClient p(options({.max_messages = 16}), options(), "g", "peer");
     const Link link = p.connect();
     ASSERT_TRUE(link);
     std::vector<Message::Ptr> hoard;

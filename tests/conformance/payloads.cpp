@@ -156,8 +156,9 @@ std::optional<Identity> HandBackChecker::accept(const Message& message) {
     return id;
 }
 
-bool give_back_one_at_a_time(Group& group, std::vector<Message::Ptr>& held, StreamChecker& checker,
-                             std::uint64_t count, ReturnFrom from) {
+bool give_back_one_at_a_time(Group& group, std::vector<Message::Ptr>& held, ShapeFn shape, std::uint64_t count,
+                             ReturnFrom from) {
+    StreamChecker checker(1, shape);
     for (const Message::Ptr& message : held) checker.accept(*message);
     std::size_t index = 0;
     while (checker.total() < count && checker.failures() == 0) {
@@ -182,6 +183,7 @@ bool give_back_one_at_a_time(Group& group, std::vector<Message::Ptr>& held, Stre
         held.push_back(std::move(next));
     }
     EXPECT_EQ(checker.total(), count);
+    held.clear();
     return true;
 }
 

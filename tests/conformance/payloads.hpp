@@ -88,12 +88,13 @@ private:
 // up either way.
 enum class ReturnFrom { this_thread, another_thread };
 
-// The application holds `held` (the start of stream 0, checked here) while
-// the rest waits for memory: gives them back one at a time, each return
-// alone (no new traffic) letting the next message in, until `count` arrived.
-// False when reading stalled.
-bool give_back_one_at_a_time(Group& group, std::vector<Message::Ptr>& held, StreamChecker& checker,
-                             std::uint64_t count, ReturnFrom from);
+// The application holds `held`, the start of stream 0 (`count` messages of
+// `shape`), while the rest waits for memory: gives them back one at a time,
+// each return alone (no new traffic) letting the next message in, and checks
+// the whole stream arrives; then gives back the rest. False when reading
+// stalled.
+bool give_back_one_at_a_time(Group& group, std::vector<Message::Ptr>& held, ShapeFn shape, std::uint64_t count,
+                             ReturnFrom from);
 
 // A message from `engine` filled as message `seq` of `stream`, waiting (with
 // a back-off) while the pool has no message or no buffer memory for it.

@@ -21,9 +21,7 @@ Shape block_shape(std::uint32_t, std::uint64_t) { return {0, 64000}; }
 // then memory comes back one message at a time. No new edge will ever come
 // from the kernel for data that is already queued: resuming must find it.
 TEST_P(Readiness, ZeroWindowStallResumesAfterSilence) {
-    Options receiver_options;
-    receiver_options.max_messages = 8;
-    ServerAndClient p(whole_pool(receiver_options), options(), "receiver", "sender");
+    ServerAndClient p(whole_pool({.max_messages = 8}), options(), "receiver", "sender");
     const Link link = p.connect();
     ASSERT_TRUE(link);
 
@@ -34,9 +32,7 @@ TEST_P(Readiness, ZeroWindowStallResumesAfterSilence) {
     std::this_thread::sleep_for(2s); // the scenario: a long stall, nothing moves
     EXPECT_FALSE(p.server.poll(0ms)) << "nothing may arrive while the pool is exhausted";
 
-    StreamChecker checker(1, block_shape);
-    ASSERT_TRUE(give_back_one_at_a_time(p.server, held, checker, count, ReturnFrom::this_thread));
-    held.clear();
+    ASSERT_TRUE(give_back_one_at_a_time(p.server, held, block_shape, count, ReturnFrom::this_thread));
     p.server.expect_quiet();
 }
 
@@ -142,10 +138,7 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
     EXPECT_LE(p.server_engine.pool().messages_created(), receiver_options.max_messages);
     std::cout << "[  storm   ] " << checker.total() << " messages, " << p.server.pool_empty_count()
               << " pool_empty episodes" << std::endl;
-    Message::Ptr response = p.client.next();
-    ASSERT_TRUE(response);
-    EXPECT_EQ(response->opcode(), OpCode::ByeResponse) << describe(response);
-    p.client.expect_closed(link.client, Status::success);
+    ASSERT_TRUE(expect_bye_answered(p.client, link.client));
     p.server.expect_quiet();
 #ifdef __linux__
     EXPECT_EQ(open_descriptors(), descriptors - 2) << "both ends of the closed connection are gone, nothing else";
