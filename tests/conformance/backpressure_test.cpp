@@ -57,17 +57,13 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     Options receiver_options;
     receiver_options.max_messages = 8;
     receiver_options.memory_limit = std::size_t{4} << 20;
-    Engine receiver_engine(options(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
+    ServerAndClient p(options(receiver_options), options(), "receiver", "sender");
+    ASSERT_TRUE(p.listener);
     Link links[connections];
     std::map<ChannelNumber, std::uint32_t> stream_of;
     std::uint64_t per_stream[connections];
     for (std::uint32_t k = 0; k < connections; ++k) {
-        links[k] = connect(sender, receiver, listener.address);
+        links[k] = p.connect();
         ASSERT_TRUE(links[k]);
         stream_of[links[k].server] = k;
         per_stream[k] = total / connections + (k == 0 ? total % connections : 0);
@@ -77,15 +73,15 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     std::vector<std::thread> senders;
     for (std::uint32_t k = 0; k < connections; ++k) {
         senders.emplace_back([&, k] {
-            if (!send_stream(sender_engine, sender, links[k].client, k, 0, per_stream[k], mixed_shape,
+            if (!send_stream(p.client_engine, p.client, links[k].client, k, 0, per_stream[k], mixed_shape,
                              OpCode::Signal, std::chrono::seconds(120))) {
                 return;
             }
-            Message::Ptr bye = get_blocking(sender_engine, Clock::now() + kWait);
+            Message::Ptr bye = get_blocking(p.client_engine, Clock::now() + kWait);
             ASSERT_TRUE(bye);
             bye->set_opcode(OpCode::ByeRequest);
             bye->set_channel(links[k].client);
-            sender.post_ok(bye);
+            p.client.post_ok(bye);
         });
     }
 
@@ -99,8 +95,8 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     std::thread returner([&] {
         std::uint64_t n = 0;
         while (Message::Ptr message = handoff.pop()) {
-            max_in_use = std::max(max_in_use, receiver_engine.pool().messages_in_use());
-            max_bytes = std::max(max_bytes, receiver_engine.pool().bytes_in_use());
+            max_in_use = std::max(max_in_use, p.server_engine.pool().messages_in_use());
+            max_bytes = std::max(max_bytes, p.server_engine.pool().bytes_in_use());
             const auto stream = stream_of.find(message->channel());
             if (stream == stream_of.end()) {
                 ADD_FAILURE() << "a message on an unknown channel: " << describe(message);
@@ -110,7 +106,7 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
                 const std::uint32_t k = stream->second;
                 EXPECT_EQ(checker.received(k), per_stream[k]) << "the bye comes after every message of its connection";
                 message->reply(OpCode::ByeResponse);
-                receiver.post_ok(message);
+                p.server.post_ok(message);
                 ++byes;
                 continue;
             }
@@ -124,7 +120,7 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
 
     std::set<ChannelNumber> closed;
     while (closed.size() < connections && checker.failures() == 0) {
-        Message::Ptr message = receiver.next();
+        Message::Ptr message = p.server.next();
         if (!message) break;
         if (is_closed_notification(*message)) {
             EXPECT_EQ(cause_of(*message), Status::success) << describe(message);
@@ -144,20 +140,20 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     }
     EXPECT_EQ(byes, connections);
     EXPECT_EQ(checker.failures(), 0u);
-    EXPECT_GT(receiver.pool_empty_count(), 0u) << "an 8-message pool under this load must run dry";
-    const Pool& pool = receiver_engine.pool();
+    EXPECT_GT(p.server.pool_empty_count(), 0u) << "an 8-message pool under this load must run dry";
+    const Pool& pool = p.server_engine.pool();
     EXPECT_LE(pool.peak_bytes(), receiver_options.memory_limit);
     EXPECT_LE(max_bytes, receiver_options.memory_limit);
     EXPECT_LE(max_in_use, receiver_options.max_messages);
     EXPECT_LE(pool.messages_created(), receiver_options.max_messages);
     std::cout << "[  stream  ] " << checker.total() << " messages in " << seconds << " s, "
-              << receiver.pool_empty_count() << " pool_empty episodes, receiver peak " << pool.peak_bytes()
+              << p.server.pool_empty_count() << " pool_empty episodes, receiver peak " << pool.peak_bytes()
               << " bytes" << std::endl;
 
     // The senders' side of the byes.
     std::set<ChannelNumber> sender_closed;
     while (sender_closed.size() < connections) {
-        Message::Ptr message = sender.next();
+        Message::Ptr message = p.client.next();
         ASSERT_TRUE(message);
         if (is_closed_notification(*message)) {
             EXPECT_EQ(cause_of(*message), Status::success);
@@ -166,8 +162,7 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
             EXPECT_EQ(message->opcode(), OpCode::ByeResponse) << describe(message);
         }
     }
-    receiver.expect_quiet();
-    sender.expect_quiet();
+    p.expect_quiet();
 }
 
 // The pool runs out at a message boundary (no message object for the next
@@ -177,52 +172,27 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
 TEST_P(Backpressure, ExhaustionAtMessageBoundaryResumesOnReturnAlone) {
     Options receiver_options;
     receiver_options.max_messages = 8; // 1 in reserve: the application can hold 7
-    Engine receiver_engine(whole_pool(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
+    ServerAndClient p(whole_pool(receiver_options), options(), "receiver", "sender");
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
     const std::size_t count = 3000; // ~1 MB: most of it waits in the kernel
-    ASSERT_TRUE(send_stream(sender_engine, sender, link.client, 0, 0, count, small_shape));
+    ASSERT_TRUE(send_stream(p.client_engine, p.client, link.client, 0, 0, count, small_shape));
 
-    std::vector<Message::Ptr> held;
     Message::Ptr notice;
-    while (!notice) {
-        Message::Ptr message = receiver.receive();
-        ASSERT_TRUE(message);
-        if (is_pool_empty(*message)) notice = std::move(message);
-        else held.push_back(std::move(message));
-    }
+    std::vector<Message::Ptr> held = hold_until_pool_empty(p.server, &notice);
+    ASSERT_TRUE(notice);
     EXPECT_EQ(notice->opcode(), OpCode::Signal);
     EXPECT_TRUE(notice->from_engine());
     EXPECT_EQ(notice->status(), Status::pool_empty);
     EXPECT_EQ(held.size(), receiver_options.max_messages - 1) << "the reserve is kept for notifications";
     notice.reset();
     // Still exhausted: no data and no second pool_empty in this episode.
-    EXPECT_FALSE(receiver.poll(300ms)) << "nothing may arrive while the application holds every message";
-    EXPECT_EQ(receiver.pool_empty_count(), 1u);
+    EXPECT_FALSE(p.server.poll(300ms)) << "nothing may arrive while the application holds every message";
+    EXPECT_EQ(p.server.pool_empty_count(), 1u);
 
-    StreamChecker checker(1, small_shape);
-    for (auto& m : held) checker.accept(*m);
-    // Return one message at a time, from another thread.
-    std::size_t index = 0;
-    while (checker.total() < count && checker.failures() == 0) {
-        ASSERT_LT(index, held.size());
-        std::thread([&] { held[index].reset(); }).join();
-        ++index;
-        Message::Ptr next = receiver.next();
-        ASSERT_TRUE(next) << "returning memory must resume reading without new traffic (" << checker.total()
-                          << " of " << count << " arrived)";
-        checker.accept(*next);
-        held.push_back(std::move(next));
-    }
-    EXPECT_EQ(checker.total(), count);
-    held.clear();
-    receiver.expect_quiet();
+    ASSERT_TRUE(give_back_one_at_a_time(p.server, held, small_shape, count, ReturnFrom::another_thread));
+    p.server.expect_quiet();
 }
 
 // The pool runs out exactly when a bare frame (16 bytes: no text headers, no
@@ -231,13 +201,8 @@ TEST_P(Backpressure, ExhaustionAtMessageBoundaryResumesOnReturnAlone) {
 TEST_P(Backpressure, BareFrameReadWhilePoolIsEmptyIsDeliveredOnReturn) {
     Options receiver_options;
     receiver_options.max_messages = 8; // the application can hold 7
-    Engine receiver_engine(whole_pool(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
+    ServerAndClient p(whole_pool(receiver_options), options(), "receiver", "sender");
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
     for (OpCode op : {OpCode::Signal, OpCode::ByeRequest}) {
@@ -245,25 +210,25 @@ TEST_P(Backpressure, BareFrameReadWhilePoolIsEmptyIsDeliveredOnReturn) {
         // Fill the application's share of the pool; the channel is not
         // parked yet (it has not needed an eighth message).
         std::vector<Message::Ptr> held;
-        ASSERT_TRUE(send_stream(sender_engine, sender, link.client, 0, 0, receiver_options.max_messages - 1,
+        ASSERT_TRUE(send_stream(p.client_engine, p.client, link.client, 0, 0, receiver_options.max_messages - 1,
                                 small_shape));
         while (held.size() < receiver_options.max_messages - 1) {
-            Message::Ptr message = receiver.next();
+            Message::Ptr message = p.server.next();
             ASSERT_TRUE(message);
             held.push_back(std::move(message));
         }
         // One bare frame: read in full, then no message to put it in.
-        const std::size_t episodes = receiver.pool_empty_count();
-        Message::Ptr bare = make(sender_engine, op, link.client, "", 4711);
-        sender.post_ok(bare);
-        Message::Ptr notice = receiver.receive();
+        const std::size_t episodes = p.server.pool_empty_count();
+        Message::Ptr bare = make(p.client_engine, op, link.client, "", 4711);
+        p.client.post_ok(bare);
+        Message::Ptr notice = p.server.receive();
         ASSERT_TRUE(notice);
         ASSERT_TRUE(is_pool_empty(*notice)) << describe(notice);
-        EXPECT_EQ(receiver.pool_empty_count(), episodes + 1);
+        EXPECT_EQ(p.server.pool_empty_count(), episodes + 1);
         notice.reset();
 
         std::thread([&] { held.front().reset(); }).join(); // one message back, no new traffic
-        Message::Ptr got = receiver.next();
+        Message::Ptr got = p.server.next();
         ASSERT_TRUE(got) << "a bare " << to_string(op)
                          << " read while the pool was empty is never delivered (decoder left waiting for bytes)";
         EXPECT_EQ(got->opcode(), op);
@@ -272,16 +237,12 @@ TEST_P(Backpressure, BareFrameReadWhilePoolIsEmptyIsDeliveredOnReturn) {
         held.clear();
         if (op == OpCode::ByeRequest) {
             got->reply(OpCode::ByeResponse);
-            receiver.post_ok(got);
-            receiver.expect_closed(link.server, Status::success);
-            Message::Ptr response = sender.next();
-            ASSERT_TRUE(response);
-            EXPECT_EQ(response->opcode(), OpCode::ByeResponse) << describe(response);
-            sender.expect_closed(link.client, Status::success);
+            p.server.post_ok(got);
+            p.server.expect_closed(link.server, Status::success);
+            ASSERT_TRUE(expect_bye_answered(p.client, link.client));
         }
     }
-    receiver.expect_quiet();
-    sender.expect_quiet();
+    p.expect_quiet();
 }
 
 // The pool runs out in the middle of a message: a maximum-size frame whose
@@ -291,41 +252,36 @@ TEST_P(Backpressure, ExhaustionInTheMiddleOfAMessageResumesOnReturnAlone) {
     Options receiver_options;
     receiver_options.max_messages = 64;
     receiver_options.memory_limit = 2 * max_frame_size; // the minimum: one big message fits, not two
-    Engine receiver_engine(whole_pool(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
+    ServerAndClient p(whole_pool(receiver_options), options(), "receiver", "sender");
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
     constexpr std::size_t count = 4;
-    ASSERT_TRUE(send_stream(sender_engine, sender, link.client, 0, 0, count, max_shape));
+    ASSERT_TRUE(send_stream(p.client_engine, p.client, link.client, 0, 0, count, max_shape));
     StreamChecker checker(1, max_shape);
-    Message::Ptr held = receiver.next();
+    Message::Ptr held = p.server.next();
     ASSERT_TRUE(held);
     checker.accept(*held);
     for (std::size_t i = 1; i < count; ++i) {
         // The next frame cannot get its buffers: one pool_empty, then silence.
-        const std::size_t episodes = receiver.pool_empty_count();
-        Message::Ptr message = receiver.receive();
+        const std::size_t episodes = p.server.pool_empty_count();
+        Message::Ptr message = p.server.receive();
         ASSERT_TRUE(message);
         ASSERT_TRUE(is_pool_empty(*message)) << "expected pool_empty, got " << describe(message);
-        EXPECT_EQ(receiver.pool_empty_count(), episodes + 1);
+        EXPECT_EQ(p.server.pool_empty_count(), episodes + 1);
         message.reset();
-        EXPECT_FALSE(receiver.poll(200ms)) << "a second big message cannot fit under the limit";
-        EXPECT_LE(receiver_engine.pool().bytes_in_use(), receiver_options.memory_limit);
+        EXPECT_FALSE(p.server.poll(200ms)) << "a second big message cannot fit under the limit";
+        EXPECT_LE(p.server_engine.pool().bytes_in_use(), receiver_options.memory_limit);
 
         std::thread([&] { held.reset(); }).join(); // memory back, from another thread
-        held = receiver.next();
+        held = p.server.next();
         ASSERT_TRUE(held) << "message " << i << " must complete once memory is back";
         checker.accept(*held);
     }
     EXPECT_EQ(checker.total(), count);
-    EXPECT_LE(receiver_engine.pool().peak_bytes(), receiver_options.memory_limit);
+    EXPECT_LE(p.server_engine.pool().peak_bytes(), receiver_options.memory_limit);
     held.reset();
-    receiver.expect_quiet();
+    p.server.expect_quiet();
 }
 
 // The memory limit must hold two maximum frames; the message limit must
@@ -350,43 +306,38 @@ TEST_P(Backpressure, EngineRefusesPoolsTooSmallForOneMaximumMessage) {
 TEST_P(Backpressure, ReserveKeepsNotificationsFlowing) {
     Options small;
     small.max_messages = 64; // reserve 8: the application can hold 56
-    Engine engine(options(small));
-    Engine peer_engine(options());
-    Group group(engine, "greedy");
-    Group peer(peer_engine, "peer");
-    const Listener listener = listen(group, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link first = connect(peer, group, listener.address);
-    const Link second = connect(peer, group, listener.address);
+    ServerAndClient p(options(small), options(), "greedy", "peer");
+    ASSERT_TRUE(p.listener);
+    const Link first = p.connect();
+    const Link second = p.connect();
     ASSERT_TRUE(first);
     ASSERT_TRUE(second);
-    round_trip(peer, first.client, group, first.server, "settle");
-    round_trip(peer, second.client, group, second.server, "settle");
+    p.round_trip_from_client(first, "settle");
+    p.round_trip_from_client(second, "settle");
 
     std::vector<Message::Ptr> hoard;
-    while (Message::Ptr message = engine.get(Alloc::Always)) hoard.push_back(std::move(message));
+    while (Message::Ptr message = p.server_engine.get(Alloc::Always)) hoard.push_back(std::move(message));
     // At most max_messages minus the notification reserve (the engine may
     // keep more back, e.g. for inbound data), and a fair share of it.
     EXPECT_LE(hoard.size(), small.max_messages - small.max_messages / 8);
     EXPECT_GE(hoard.size(), small.max_messages / 2);
-    EXPECT_FALSE(engine.get(Alloc::PoolOnly));
+    EXPECT_FALSE(p.server_engine.get(Alloc::PoolOnly));
 
     // The peer goes away: the notification comes out of the reserve.
-    Message::Ptr abort = make(peer_engine, OpCode::ByeSignal, first.client);
-    peer.post_ok(abort);
-    peer.expect_closed(first.client, Status::channel_closed);
-    group.expect_closed(first.server, Status::peer_disconnected);
+    Message::Ptr abort = make(p.client_engine, OpCode::ByeSignal, first.client);
+    p.client.post_ok(abort);
+    p.client.expect_closed(first.client, Status::channel_closed);
+    p.server.expect_closed(first.server, Status::peer_disconnected);
     // Our own abort, carried by a hoarded message, is notified as well.
     Message::Ptr own = std::move(hoard.back());
     hoard.pop_back();
     own->set_opcode(OpCode::ByeSignal);
     own->set_channel(second.server);
-    group.post_ok(own);
-    group.expect_closed(second.server, Status::channel_closed);
-    peer.expect_closed(second.client, Status::peer_disconnected);
+    p.server.post_ok(own);
+    p.server.expect_closed(second.server, Status::channel_closed);
+    p.client.expect_closed(second.client, Status::peer_disconnected);
     hoard.clear();
-    group.expect_quiet();
-    peer.expect_quiet();
+    p.expect_quiet();
 }
 
 TOFU_CONFORMANCE_INSTANTIATE(Backpressure);

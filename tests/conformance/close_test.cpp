@@ -17,80 +17,70 @@ Shape bulk_shape(std::uint32_t, std::uint64_t) { return {0, kBlock}; }
 // Enough bytes to fill every kernel buffer on the way many times over.
 constexpr std::size_t kBulkMessages = 512; // 32 MB
 
-// Receives on `group` (holding every data message) until the engine said
-// pool_empty: the receiver's pool is exhausted and its reading has stopped.
-std::vector<Message::Ptr> hold_until_pool_empty(Group& group) {
+// A link on which the client posted the bulk stream, and what the server's
+// application holds once its pool ran dry (nothing when that failed).
+struct Stalled {
+    Link link;
     std::vector<Message::Ptr> held;
-    while (group.pool_empty_count() == 0) {
-        Message::Ptr message = group.receive();
-        if (!message) break;
-        if (!is_pool_empty(*message)) held.push_back(std::move(message));
-    }
-    return held;
+};
+Stalled stall_bulk_stream(ServerAndClient& p) {
+    const Link link = p.connect();
+    if (!link || !send_stream(p.client_engine, p.client, link.client, 0, 0, kBulkMessages, bulk_shape)) return {};
+    return {link, hold_until_pool_empty(p.server)};
 }
 
 // Graceful close: A's ByeRequest after its pending messages; B answers with
 // ByeResponse; B's channel closes once that is written (cause success); A
 // gets B's messages, the ByeResponse, then channel_closed (cause success).
 TEST_P(Close, GracefulByeFromEitherSide) {
-    Engine server_engine(options());
-    Engine client_engine(options());
-    Group server(server_engine, "server");
-    Group client(client_engine, "client");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-
+    ServerAndClient p(options(), options());
     for (bool client_starts : {true, false}) {
         SCOPED_TRACE(client_starts ? "client says bye" : "server says bye");
-        const Link link = connect(client, server, listener.address);
+        const Link link = p.connect();
         ASSERT_TRUE(link);
-        Group& a = client_starts ? client : server;
-        Group& b = client_starts ? server : client;
-        const ChannelNumber a_channel = client_starts ? link.client : link.server;
-        const ChannelNumber b_channel = client_starts ? link.server : link.client;
+        const auto [a, b] = p.ends(link, client_starts);
 
         for (int i = 0; i < 3; ++i) {
-            Message::Ptr before = make(a.engine(), OpCode::Signal, a_channel, "before bye " + std::to_string(i));
-            a.post_ok(before);
+            Message::Ptr before = make(a.group.engine(), OpCode::Signal, a.channel, "before bye " + std::to_string(i));
+            a.group.post_ok(before);
         }
-        Message::Ptr bye = make(a.engine(), OpCode::ByeRequest, a_channel, "good bye");
-        const BinaryHeader bye_posted = a.post_ok(bye);
+        Message::Ptr bye = make(a.group.engine(), OpCode::ByeRequest, a.channel, "good bye");
+        const BinaryHeader bye_posted = a.group.post_ok(bye);
 
         for (int i = 0; i < 3; ++i) {
-            Message::Ptr got = b.next();
+            Message::Ptr got = b.group.next();
             ASSERT_TRUE(got);
             EXPECT_EQ(got->body_text(), "before bye " + std::to_string(i)) << "the bye is queued after pending messages";
         }
-        Message::Ptr got_bye = b.next();
+        Message::Ptr got_bye = b.group.next();
         ASSERT_TRUE(got_bye);
         EXPECT_EQ(got_bye->opcode(), OpCode::ByeRequest) << describe(got_bye);
-        EXPECT_EQ(got_bye->channel(), b_channel);
+        EXPECT_EQ(got_bye->channel(), b.channel);
         EXPECT_EQ(got_bye->message_id(), bye_posted.message_id);
         EXPECT_FALSE(got_bye->from_engine());
 
         // B still talks before it answers.
-        Message::Ptr last_words = make(b.engine(), OpCode::Signal, b_channel, "last words");
-        b.post_ok(last_words);
+        Message::Ptr last_words = make(b.group.engine(), OpCode::Signal, b.channel, "last words");
+        b.group.post_ok(last_words);
         got_bye->reply(OpCode::ByeResponse);
-        b.post_ok(got_bye);
-        b.expect_closed(b_channel, Status::success);
+        b.group.post_ok(got_bye);
+        b.group.expect_closed(b.channel, Status::success);
 
-        Message::Ptr words = a.next();
+        Message::Ptr words = a.group.next();
         ASSERT_TRUE(words);
         EXPECT_EQ(words->body_text(), "last words") << describe(words);
-        Message::Ptr response = a.next();
+        Message::Ptr response = a.group.next();
         ASSERT_TRUE(response);
         EXPECT_EQ(response->opcode(), OpCode::ByeResponse) << describe(response);
-        EXPECT_EQ(response->channel(), a_channel);
+        EXPECT_EQ(response->channel(), a.channel);
         EXPECT_EQ(response->message_id(), bye_posted.message_id);
-        a.expect_closed(a_channel, Status::success);
+        a.group.expect_closed(a.channel, Status::success);
 
         // Closed: the numbers name nothing any more.
-        Message::Ptr stale = make(a.engine(), OpCode::Signal, a_channel);
-        EXPECT_EQ(a.post(stale).status(), Status::invalid_channel_number);
+        Message::Ptr stale = make(a.group.engine(), OpCode::Signal, a.channel);
+        EXPECT_EQ(a.group.post(stale).status(), Status::invalid_channel_number);
     }
-    server.expect_quiet();
-    client.expect_quiet();
+    p.expect_quiet();
 }
 
 // Graceful close while the side that said bye has no memory for the answer:
@@ -101,23 +91,18 @@ TEST_P(Close, GracefulByeFromEitherSide) {
 TEST_P(Close, ByeResponseArrivingWhilePoolIsExhaustedIsDelivered) {
     Options small;
     small.max_messages = 8; // the application can hold 7
-    Engine client_engine(whole_pool(small));
-    Engine server_engine(options());
-    Group client(client_engine, "client");
-    Group server(server_engine, "server");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(client, server, listener.address);
+    ServerAndClient p(options(), whole_pool(small));
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
     // The client's application fills its share of the pool and keeps it.
     std::vector<Message::Ptr> held;
     for (std::size_t i = 0; i + 1 < small.max_messages; ++i) {
-        Message::Ptr signal = make(server_engine, OpCode::Signal, link.server, "keep me " + std::to_string(i));
-        server.post_ok(signal);
+        Message::Ptr signal = make(p.server_engine, OpCode::Signal, link.server, "keep me " + std::to_string(i));
+        p.server.post_ok(signal);
     }
     while (held.size() + 1 < small.max_messages) {
-        Message::Ptr got = client.next();
+        Message::Ptr got = p.client.next();
         ASSERT_TRUE(got);
         held.push_back(std::move(got));
     }
@@ -127,96 +112,77 @@ TEST_P(Close, ByeResponseArrivingWhilePoolIsExhaustedIsDelivered) {
     bye->set_opcode(OpCode::ByeRequest);
     bye->set_message_id(0);
     bye->clear_body();
-    const BinaryHeader bye_posted = client.post_ok(bye);
+    const BinaryHeader bye_posted = p.client.post_ok(bye);
     // Replace it, so that the application again holds all it may.
-    Message::Ptr filler = make(server_engine, OpCode::Signal, link.server, "filler");
-    Message::Ptr got_bye = server.next();
+    Message::Ptr filler = make(p.server_engine, OpCode::Signal, link.server, "filler");
+    Message::Ptr got_bye = p.server.next();
     ASSERT_TRUE(got_bye);
     ASSERT_EQ(got_bye->opcode(), OpCode::ByeRequest) << describe(got_bye);
-    server.post_ok(filler);
-    Message::Ptr got_filler = client.next();
+    p.server.post_ok(filler);
+    Message::Ptr got_filler = p.client.next();
     ASSERT_TRUE(got_filler);
     held.push_back(std::move(got_filler));
 
     got_bye->reply(OpCode::ByeResponse);
-    server.post_ok(got_bye);
-    server.expect_closed(link.server, Status::success);
+    p.server.post_ok(got_bye);
+    p.server.expect_closed(link.server, Status::success);
     // The client read the bare ByeResponse frame and has no message for it.
-    Message::Ptr notice = client.receive();
+    Message::Ptr notice = p.client.receive();
     ASSERT_TRUE(notice);
     EXPECT_TRUE(is_pool_empty(*notice)) << describe(notice);
     notice.reset();
 
     held.clear(); // memory back
-    Message::Ptr response = client.next();
+    Message::Ptr response = p.client.next();
     ASSERT_TRUE(response);
     EXPECT_EQ(response->opcode(), OpCode::ByeResponse)
         << "the ByeResponse read while the pool was empty was lost; got " << describe(response);
     if (response->opcode() == OpCode::ByeResponse) {
         EXPECT_EQ(response->message_id(), bye_posted.message_id);
-        client.expect_closed(link.client, Status::success);
+        p.client.expect_closed(link.client, Status::success);
     }
-    client.expect_quiet();
-    server.expect_quiet();
+    p.expect_quiet();
 }
 
 // Abort a connection from either side: the ByeSignal is consumed, the
 // aborting side's cause is channel_closed, the peer's peer_disconnected.
 TEST_P(Close, AbortConnectionWithByeSignalFromEitherSide) {
-    Engine server_engine(options());
-    Engine client_engine(options());
-    Group server(server_engine, "server");
-    Group client(client_engine, "client");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
+    ServerAndClient p(options(), options());
     for (bool client_aborts : {true, false}) {
         SCOPED_TRACE(client_aborts ? "client aborts" : "server aborts");
-        const Link link = connect(client, server, listener.address);
+        const Link link = p.connect();
         ASSERT_TRUE(link);
-        round_trip(client, link.client, server, link.server, "alive");
-        Group& a = client_aborts ? client : server;
-        Group& b = client_aborts ? server : client;
-        const ChannelNumber a_channel = client_aborts ? link.client : link.server;
-        const ChannelNumber b_channel = client_aborts ? link.server : link.client;
-        Message::Ptr abort = make(a.engine(), OpCode::ByeSignal, a_channel);
-        a.post_ok(abort);
-        a.expect_closed(a_channel, Status::channel_closed);
-        b.expect_closed(b_channel, Status::peer_disconnected);
+        p.round_trip_from_client(link, "alive");
+        const auto [a, b] = p.ends(link, client_aborts);
+        abort_and_expect_closed(a.group, a.channel, b.group, b.channel);
     }
-    server.expect_quiet();
-    client.expect_quiet();
-    EXPECT_EQ(server.closed_count(listener.channel), 0);
+    p.expect_quiet();
+    EXPECT_EQ(p.server.closed_count(p.listener.channel), 0);
 }
 
 // Abort a listener: it stops accepting (a new connect fails) while the
 // connections it accepted carry on.
 TEST_P(Close, AbortListenerKeepsItsConnections) {
-    Engine server_engine(options());
-    Engine client_engine(options());
-    Group server(server_engine, "server");
-    Group client(client_engine, "client");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(client, server, listener.address);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
-    Message::Ptr stop = make(server_engine, OpCode::ByeSignal, listener.channel);
-    server.post_ok(stop);
-    server.expect_closed(listener.channel, Status::channel_closed);
+    Message::Ptr stop = make(p.server_engine, OpCode::ByeSignal, p.listener.channel);
+    p.server.post_ok(stop);
+    p.server.expect_closed(p.listener.channel, Status::channel_closed);
 
-    Message::Ptr hello = get_message(client_engine);
-    ASSERT_EQ(connect_to(*hello, listener.address), Status::success);
-    const BinaryHeader posted = client.post_ok(hello);
-    Message::Ptr back = client.next();
+    Message::Ptr hello = get_message(p.client_engine);
+    ASSERT_EQ(connect_to(*hello, p.listener.address), Status::success);
+    const BinaryHeader posted = p.client.post_ok(hello);
+    Message::Ptr back = p.client.next();
     ASSERT_TRUE(back);
     EXPECT_EQ(back->opcode(), OpCode::HelloRequest) << describe(back);
     EXPECT_EQ(back->status(), Status::connect_failed) << describe(back);
     EXPECT_EQ(back->channel(), posted.channel);
 
-    round_trip(client, link.client, server, link.server, "still here");
-    round_trip(server, link.server, client, link.client, "me too");
-    server.expect_quiet();
-    client.expect_quiet();
+    p.round_trip_from_client(link, "still here");
+    p.round_trip_from_server(link, "me too");
+    p.expect_quiet();
 }
 
 // Abort while the send queue is full (the peer's pool is exhausted, its
@@ -224,83 +190,39 @@ TEST_P(Close, AbortListenerKeepsItsConnections) {
 // channel_closed, then channel_closed. Every message is accounted for: the
 // peer received exactly the ones that did not come back.
 TEST_P(Close, AbortHandsBackQueuedMessagesInOrder) {
-    Options receiver_options;
-    receiver_options.max_messages = 8;
-    Engine receiver_engine(whole_pool(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
-    ASSERT_TRUE(link);
-
-    ASSERT_TRUE(send_stream(sender_engine, sender, link.client, 0, 0, kBulkMessages, bulk_shape));
-    std::vector<Message::Ptr> held = hold_until_pool_empty(receiver);
+    ServerAndClient p(whole_pool({.max_messages = 8}), options(), "receiver", "sender");
+    auto [link, held] = stall_bulk_stream(p);
     ASSERT_FALSE(held.empty());
 
-    Message::Ptr abort = make(sender_engine, OpCode::ByeSignal, link.client);
-    sender.post_ok(abort);
+    Message::Ptr abort = make(p.client_engine, OpCode::ByeSignal, link.client);
+    p.client.post_ok(abort);
 
     // The sender: a contiguous tail of the stream, then channel_closed.
-    std::uint64_t first_returned = kBulkMessages;
-    std::uint64_t returned = 0;
-    for (;;) {
-        Message::Ptr back = sender.next();
-        ASSERT_TRUE(back);
-        if (is_closed_notification(*back)) {
-            EXPECT_EQ(back->channel(), link.client);
-            EXPECT_EQ(cause_of(*back), Status::channel_closed);
-            break;
-        }
-        EXPECT_TRUE(back->from_engine()) << describe(back);
-        EXPECT_EQ(back->status(), Status::channel_closed) << describe(back);
+    HandBackChecker handed_back(Status::channel_closed);
+    ASSERT_TRUE(receive_until_closed(p.client, link.client, Status::channel_closed, [&](Message::Ptr& back) {
         EXPECT_EQ(back->opcode(), OpCode::Signal) << describe(back);
-        const auto id = identity_of(*back);
-        ASSERT_TRUE(id) << describe(back);
-        if (returned == 0) first_returned = id->seq;
-        EXPECT_EQ(id->seq, first_returned + returned) << "returned messages keep their order";
+        const auto id = handed_back.accept(*back);
+        ASSERT_TRUE(id);
         EXPECT_EQ(check_payload(*back, *id, bulk_shape(0, 0)), "") << "a returned message is intact";
-        ++returned;
-    }
-    EXPECT_GT(returned, 0u) << "32 MB cannot all be in kernel buffers: some must have been queued";
-    EXPECT_EQ(first_returned + returned, kBulkMessages);
+    }));
+    EXPECT_GT(handed_back.count(), 0u) << "32 MB cannot all be in kernel buffers: some must have been queued";
+    EXPECT_EQ(handed_back.end(), kBulkMessages);
 
     // The receiver gets exactly the others, then learns the peer is gone.
     StreamChecker checker(1, bulk_shape);
     for (auto& m : held) checker.accept(*m);
     held.clear();
-    for (;;) {
-        Message::Ptr got = receiver.next();
-        ASSERT_TRUE(got);
-        if (is_closed_notification(*got)) {
-            EXPECT_EQ(got->channel(), link.server);
-            EXPECT_EQ(cause_of(*got), Status::peer_disconnected);
-            break;
-        }
-        checker.accept(*got);
-    }
-    EXPECT_EQ(checker.total(), first_returned) << "delivered + handed back == posted, no message lost or doubled";
-    receiver.expect_quiet();
-    sender.expect_quiet();
+    ASSERT_TRUE(receive_until_closed(p.server, link.server, Status::peer_disconnected,
+                                     [&](Message::Ptr& got) { checker.accept(*got); }));
+    EXPECT_EQ(checker.total(), handed_back.first()) << "delivered + handed back == posted, no message lost or doubled";
+    p.expect_quiet();
 }
 
 // The peer aborts while our send queue is full: our queued messages come
 // back with the cause (peer_disconnected), then channel_closed with it.
 TEST_P(Close, PeerAbortHandsBackQueuedMessagesWithTheCause) {
-    Options receiver_options;
-    receiver_options.max_messages = 8;
-    Engine receiver_engine(whole_pool(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
-    ASSERT_TRUE(link);
-
-    ASSERT_TRUE(send_stream(sender_engine, sender, link.client, 0, 0, kBulkMessages, bulk_shape));
-    std::vector<Message::Ptr> held = hold_until_pool_empty(receiver);
+    ServerAndClient p(whole_pool({.max_messages = 8}), options(), "receiver", "sender");
+    auto [link, held] = stall_bulk_stream(p);
     ASSERT_FALSE(held.empty());
     // The receiver aborts with unread data in its socket (a reset for the
     // sender); one of the held messages carries the ByeSignal.
@@ -308,34 +230,16 @@ TEST_P(Close, PeerAbortHandsBackQueuedMessagesWithTheCause) {
     held.pop_back();
     abort->reply(OpCode::ByeSignal);
     abort->clear_body();
-    receiver.post_ok(abort);
-    receiver.expect_closed(link.server, Status::channel_closed);
+    p.server.post_ok(abort);
+    p.server.expect_closed(link.server, Status::channel_closed);
 
-    std::uint64_t returned = 0;
-    std::uint64_t next_seq = 0;
-    for (;;) {
-        Message::Ptr back = sender.next();
-        ASSERT_TRUE(back);
-        if (is_closed_notification(*back)) {
-            EXPECT_EQ(back->channel(), link.client);
-            EXPECT_EQ(cause_of(*back), Status::peer_disconnected) << describe(back);
-            break;
-        }
-        EXPECT_TRUE(back->from_engine()) << describe(back);
-        EXPECT_EQ(back->status(), Status::peer_disconnected) << "handed back with the cause: " << describe(back);
-        const auto id = identity_of(*back);
-        ASSERT_TRUE(id) << describe(back);
-        if (returned != 0) {
-            EXPECT_EQ(id->seq, next_seq) << "returned messages keep their order";
-        }
-        next_seq = id->seq + 1;
-        ++returned;
-    }
-    EXPECT_GT(returned, 0u);
-    EXPECT_EQ(next_seq, kBulkMessages) << "the queue's tail comes back up to the last message posted";
+    HandBackChecker handed_back(Status::peer_disconnected);
+    ASSERT_TRUE(receive_until_closed(p.client, link.client, Status::peer_disconnected,
+                                     [&](Message::Ptr& back) { ASSERT_TRUE(handed_back.accept(*back)); }));
+    EXPECT_GT(handed_back.count(), 0u);
+    EXPECT_EQ(handed_back.end(), kBulkMessages) << "the queue's tail comes back up to the last message posted";
     held.clear();
-    sender.expect_quiet();
-    receiver.expect_quiet();
+    p.expect_quiet();
 }
 
 // Destroying the engine: queued sends come back with shutdown_started, every
@@ -366,26 +270,17 @@ TEST_P(Close, EngineDestructionClosesEverythingAndHandsBackQueue) {
     engine.reset(); // ~Engine
 
     std::vector<Message::Ptr> rest = group.drain_after_shutdown();
-    std::uint64_t returned = 0;
-    std::uint64_t next_seq = 0;
+    HandBackChecker handed_back(Status::shutdown_started);
     for (const Message::Ptr& m : rest) {
         if (is_closed_notification(*m)) {
             EXPECT_EQ(cause_of(*m), Status::shutdown_started) << describe(m);
             continue;
         }
-        EXPECT_TRUE(m->from_engine()) << describe(m);
-        EXPECT_EQ(m->status(), Status::shutdown_started) << describe(m);
         EXPECT_EQ(m->channel(), outgoing.client) << describe(m);
-        const auto id = identity_of(*m);
-        ASSERT_TRUE(id) << describe(m);
-        if (returned != 0) {
-            EXPECT_EQ(id->seq, next_seq);
-        }
-        next_seq = id->seq + 1;
-        ++returned;
+        ASSERT_TRUE(handed_back.accept(*m));
     }
-    EXPECT_GT(returned, 0u) << "the queue was full: messages must come back";
-    EXPECT_EQ(next_seq, kBulkMessages);
+    EXPECT_GT(handed_back.count(), 0u) << "the queue was full: messages must come back";
+    EXPECT_EQ(handed_back.end(), kBulkMessages);
     for (ChannelNumber channel : {listener.channel, outgoing.client, incoming.server}) {
         EXPECT_EQ(group.closed_count(channel), 1) << "channel " << channel;
         EXPECT_EQ(group.closed_cause(channel), Status::shutdown_started) << "channel " << channel;

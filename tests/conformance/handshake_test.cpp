@@ -231,13 +231,8 @@ TEST_P(Handshake, ConnectToClosedPortReturnsHelloWithConnectFailed) {
 // Hello → HelloResponse, then Requests, Responses and Signals both ways with
 // every field carried exactly; the channel is the receiver's own.
 TEST_P(Handshake, HelloAcceptThenRequestsResponsesSignalsBothWays) {
-    Engine server_engine(options());
-    Engine client_engine(options());
-    Group server(server_engine, "server");
-    Group client(client_engine, "client");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(client, server, listener.address);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
     struct Case {
@@ -249,12 +244,12 @@ TEST_P(Handshake, HelloAcceptThenRequestsResponsesSignalsBothWays) {
         std::uint64_t id;
     };
     const Case cases[] = {
-        {&client, link.client, &server, link.server, OpCode::Request, 0},
-        {&server, link.server, &client, link.client, OpCode::Request, 77},
-        {&client, link.client, &server, link.server, OpCode::Signal, 0},
-        {&server, link.server, &client, link.client, OpCode::Signal, 0xFFFFFFFFFFFFFFF0ull},
-        {&client, link.client, &server, link.server, OpCode::Response, 5},
-        {&server, link.server, &client, link.client, OpCode::Response, 6},
+        {&p.client, link.client, &p.server, link.server, OpCode::Request, 0},
+        {&p.server, link.server, &p.client, link.client, OpCode::Request, 77},
+        {&p.client, link.client, &p.server, link.server, OpCode::Signal, 0},
+        {&p.server, link.server, &p.client, link.client, OpCode::Signal, 0xFFFFFFFFFFFFFFF0ull},
+        {&p.client, link.client, &p.server, link.server, OpCode::Response, 5},
+        {&p.server, link.server, &p.client, link.client, OpCode::Response, 6},
     };
     int n = 0;
     for (const Case& c : cases) {
@@ -285,46 +280,40 @@ TEST_P(Handshake, HelloAcceptThenRequestsResponsesSignalsBothWays) {
         ++n;
     }
     // A request answered with reply(): same id, same channel, back to the asker.
-    round_trip(client, link.client, server, link.server, "request");
-    round_trip(server, link.server, client, link.client, "request from the server side");
-    server.expect_quiet();
-    client.expect_quiet();
+    p.round_trip_from_client(link, "request");
+    p.round_trip_from_server(link, "request from the server side");
+    p.expect_quiet();
 }
 
 // The server application refuses a client by posting ByeSignal on the new
 // channel: its own channel_closed says channel_closed, the client learns
 // peer_disconnected.
 TEST_P(Handshake, ServerRejectsClientWithByeSignal) {
-    Engine server_engine(options());
-    Engine client_engine(options());
-    Group server(server_engine, "server");
-    Group client(client_engine, "client");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
+    ServerAndClient p(options(), options());
+    ASSERT_TRUE(p.listener);
 
-    Message::Ptr hello = get_message(client_engine);
-    ASSERT_EQ(connect_to(*hello, listener.address), Status::success);
-    const BinaryHeader posted = client.post_ok(hello);
-    client.note_opened(posted.channel); // the connect succeeds; the hello is refused
+    Message::Ptr hello = get_message(p.client_engine);
+    ASSERT_EQ(connect_to(*hello, p.listener.address), Status::success);
+    const BinaryHeader posted = p.client.post_ok(hello);
+    p.client.note_opened(posted.channel); // the connect succeeds; the hello is refused
 
-    Message::Ptr request = server.next();
+    Message::Ptr request = p.server.next();
     ASSERT_TRUE(request);
     ASSERT_EQ(request->opcode(), OpCode::HelloRequest) << describe(request);
     const ChannelNumber server_channel = request->channel();
     request->reply(OpCode::ByeSignal);
-    server.post_ok(request);
+    p.server.post_ok(request);
 
-    server.expect_closed(server_channel, Status::channel_closed);
-    client.expect_closed(posted.channel, Status::peer_disconnected);
-    server.expect_quiet();
-    client.expect_quiet();
-    EXPECT_EQ(server.closed_count(server_channel), 1);
-    EXPECT_EQ(client.closed_count(posted.channel), 1);
-    EXPECT_EQ(server.closed_count(listener.channel), 0) << "the listener stays open";
+    p.server.expect_closed(server_channel, Status::channel_closed);
+    p.client.expect_closed(posted.channel, Status::peer_disconnected);
+    p.expect_quiet();
+    EXPECT_EQ(p.server.closed_count(server_channel), 1);
+    EXPECT_EQ(p.client.closed_count(posted.channel), 1);
+    EXPECT_EQ(p.server.closed_count(p.listener.channel), 0) << "the listener stays open";
     // The listener is untouched: the next client is welcome.
-    const Link link = connect(client, server, listener.address);
+    const Link link = p.connect();
     ASSERT_TRUE(link);
-    round_trip(client, link.client, server, link.server, "second client");
+    p.round_trip_from_client(link, "second client");
 }
 
 // Request/Signal before the HelloResponse arrived: back, not_allowed.

@@ -727,14 +727,9 @@ TEST_P(Hostile, OneReturnedMessageResumesReadingWhateverIsHeld) {
     for (std::uint64_t i = 0; i < count; ++i) append_frame(stream, {.opcode = op(OpCode::Signal), .id = i + 1});
     ASSERT_TRUE(peer.send_all(stream));
 
-    std::vector<Message::Ptr> held;
     Message::Ptr notice;
-    while (!notice) {
-        Message::Ptr got = server.group.receive();
-        ASSERT_TRUE(got);
-        if (is_pool_empty(*got)) notice = std::move(got);
-        else held.push_back(std::move(got));
-    }
+    std::vector<Message::Ptr> held = hold_until_pool_empty(server.group, &notice);
+    ASSERT_TRUE(notice);
     std::uint64_t next_id = held.size() + 1;
     for (int round = 0; round < 20; ++round) {
         std::thread([&] { held.front().reset(); }).join();

@@ -7,36 +7,19 @@
 namespace tofu::conformance {
 namespace {
 
-class Messaging : public BackendTest {
-protected:
-    // A server engine/group with a listener and a client engine/group: the
-    // usual two-engine set-up.
-    struct Pair {
-        Engine server_engine;
-        Engine client_engine;
-        Group server;
-        Group client;
-        Listener listener;
-        Link link;
-        Pair(const Options& server_options, const Options& client_options)
-            : server_engine(server_options), client_engine(client_options), server(server_engine, "server"),
-              client(client_engine, "client") {
-            listener = listen(server, tcp("127.0.0.1", 0));
-            if (listener) link = connect(client, server, listener.address);
-        }
-    };
-};
+class Messaging : public BackendTest {};
 
 // A `more` stream: one message id, the flag on every message but the last,
 // in order, both ways.
 TEST_P(Messaging, MoreStreamsKeepIdFlagAndOrder) {
-    Pair p(options(), options());
-    ASSERT_TRUE(p.link);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
+    ASSERT_TRUE(link);
     for (OpCode op : {OpCode::Request, OpCode::Signal}) {
         const std::uint64_t id = op == OpCode::Request ? 900 : 901;
         constexpr int parts = 10;
         for (int i = 0; i < parts; ++i) {
-            Message::Ptr part = make(p.client_engine, op, p.link.client, "part " + std::to_string(i), id, i + 1 < parts);
+            Message::Ptr part = make(p.client_engine, op, link.client, "part " + std::to_string(i), id, i + 1 < parts);
             EXPECT_EQ(p.client.post_ok(part).message_id, id);
         }
         for (int i = 0; i < parts; ++i) {
@@ -49,7 +32,7 @@ TEST_P(Messaging, MoreStreamsKeepIdFlagAndOrder) {
             if (op == OpCode::Request && i + 1 == parts) {
                 // Answer with a Response stream on the same id.
                 for (int r = 0; r < 4; ++r) {
-                    Message::Ptr answer = make(p.server_engine, OpCode::Response, p.link.server,
+                    Message::Ptr answer = make(p.server_engine, OpCode::Response, link.server,
                                                "answer " + std::to_string(r), id, r < 3);
                     p.server.post_ok(answer);
                 }
@@ -64,17 +47,14 @@ TEST_P(Messaging, MoreStreamsKeepIdFlagAndOrder) {
         EXPECT_EQ(got->more(), r < 3);
         EXPECT_EQ(got->body_text(), "answer " + std::to_string(r));
     }
-    p.server.expect_quiet();
-    p.client.expect_quiet();
+    p.expect_quiet();
 }
 
 // Three connections, interleaved posts from three threads: each connection's
 // messages arrive in the order they were posted, every byte intact.
 TEST_P(Messaging, PerChannelFifoOrderAcrossConnections) {
-    Pair p(options(), options());
-    ASSERT_TRUE(p.link);
-    Link links[3] = {p.link, connect(p.client, p.server, p.listener.address),
-                     connect(p.client, p.server, p.listener.address)};
+    ServerAndClient p(options(), options());
+    const Link links[3] = {p.connect(), p.connect(), p.connect()};
     for (const Link& link : links) {
         ASSERT_TRUE(link);
     }
@@ -107,13 +87,14 @@ TEST_P(Messaging, PerChannelFifoOrderAcrossConnections) {
 
 // 65,535 bytes of text headers and 65,535 bytes of body, both ways, exact.
 TEST_P(Messaging, MaximumSizeMessagesBothWaysByteExact) {
-    Pair p(options(), options());
-    ASSERT_TRUE(p.link);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
+    ASSERT_TRUE(link);
     for (int round = 0; round < 3; ++round) {
         for (bool from_client : {true, false}) {
             Group& from = from_client ? p.client : p.server;
             Group& to = from_client ? p.server : p.client;
-            const ChannelNumber channel = from_client ? p.link.client : p.link.server;
+            const ChannelNumber channel = from_client ? link.client : link.server;
             const auto stream = static_cast<std::uint32_t>(from_client ? 1 : 2);
             Message::Ptr big = get_message(from.engine());
             ASSERT_TRUE(big);
@@ -132,8 +113,7 @@ TEST_P(Messaging, MaximumSizeMessagesBothWaysByteExact) {
                       "");
         }
     }
-    p.server.expect_quiet();
-    p.client.expect_quiet();
+    p.expect_quiet();
 }
 
 // update_receiver from 8 threads while a peer streams into the same group:
@@ -142,8 +122,9 @@ TEST_P(Messaging, MaximumSizeMessagesBothWaysByteExact) {
 // order too. Bare wake-ups coalesce: at least one arrives, never more than
 // were asked for, and none is refused (they do not take pool memory).
 TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
-    Pair p(options(), options());
-    ASSERT_TRUE(p.link);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
+    ASSERT_TRUE(link);
     constexpr std::uint32_t threads = 8;
     const std::size_t updates = scaled(2000, 50, "updates per thread");
     const std::size_t network = scaled(5000, 100, "network messages");
@@ -172,7 +153,7 @@ TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
     }
     std::thread sender([&] {
         while (!go.load()) std::this_thread::yield();
-        send_stream(p.client_engine, p.client, p.link.client, 0, 0, network, small_shape);
+        send_stream(p.client_engine, p.client, link.client, 0, 0, network, small_shape);
     });
     go = true;
 
@@ -195,7 +176,7 @@ TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
             const auto id = identity_of(*got);
             EXPECT_TRUE(id && id->stream != 0) << describe(got);
         } else {
-            EXPECT_EQ(got->channel(), p.link.server);
+            EXPECT_EQ(got->channel(), link.server);
             const auto id = identity_of(*got);
             EXPECT_TRUE(id && id->stream == 0) << describe(got);
         }
@@ -290,30 +271,22 @@ TEST_P(Messaging, WaitReceiveWithZeroTimeoutPolls) {
 // application holding every message it can get, a burst of wake-ups still
 // leaves the reserve to the channel_closed of a peer that went away.
 TEST_P(Messaging, BareWakeupsLeaveTheNotificationReserveAlone) {
-    Options small;
-    small.max_messages = 16;
-    Engine engine(options(small));
-    Engine peer_engine(options());
-    Group group(engine, "g");
-    Group peer(peer_engine, "peer");
-    const Listener listener = listen(group, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(peer, group, listener.address);
+    ServerAndClient p(options({.max_messages = 16}), options(), "g", "peer");
+    const Link link = p.connect();
     ASSERT_TRUE(link);
     std::vector<Message::Ptr> hoard;
-    while (Message::Ptr message = engine.get(Alloc::Always)) hoard.push_back(std::move(message));
-    for (int i = 0; i < 100; ++i) EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success);
+    while (Message::Ptr message = p.server_engine.get(Alloc::Always)) hoard.push_back(std::move(message));
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(p.server.raw().update_receiver(Message::Ptr()), Status::success);
 
-    Message::Ptr abort = make(peer_engine, OpCode::ByeSignal, link.client);
-    peer.post_ok(abort);
-    peer.expect_closed(link.client, Status::channel_closed);
-    Message::Ptr wake = group.next();
+    Message::Ptr abort = make(p.client_engine, OpCode::ByeSignal, link.client);
+    p.client.post_ok(abort);
+    p.client.expect_closed(link.client, Status::channel_closed);
+    Message::Ptr wake = p.server.next();
     ASSERT_TRUE(wake);
     EXPECT_EQ(wake->status(), Status::receiver_update) << describe(wake);
-    group.expect_closed(link.server, Status::peer_disconnected);
+    p.server.expect_closed(link.server, Status::peer_disconnected);
     hoard.clear();
-    group.expect_quiet();
-    peer.expect_quiet();
+    p.expect_quiet();
 }
 
 // Several groups on one engine: each receives only its own channels'
@@ -382,12 +355,13 @@ TEST_P(Messaging, TwoEnginesTalkToEachOtherBothWays) {
 // across the whole process (several engines included); a non-zero id is kept
 // and travels unchanged.
 TEST_P(Messaging, AssignedMessageIdsIncreaseProcessWide) {
-    Pair p(options(), options());
-    ASSERT_TRUE(p.link);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
+    ASSERT_TRUE(link);
     std::vector<std::uint64_t> ids;
     for (int i = 0; i < 20; ++i) {
         Group& from = i % 2 == 0 ? p.client : p.server;
-        const ChannelNumber channel = i % 2 == 0 ? p.link.client : p.link.server;
+        const ChannelNumber channel = i % 2 == 0 ? link.client : link.server;
         Message::Ptr signal = make(from.engine(), OpCode::Signal, channel, "id " + std::to_string(i));
         ids.push_back(from.post_ok(signal).message_id);
         Message::Ptr got = (i % 2 == 0 ? p.server : p.client).next();
@@ -397,7 +371,7 @@ TEST_P(Messaging, AssignedMessageIdsIncreaseProcessWide) {
     for (std::size_t i = 1; i < ids.size(); ++i) {
         EXPECT_GT(ids[i], ids[i - 1]) << "ids from two engines of one process still increase";
     }
-    Message::Ptr chosen = make(p.client_engine, OpCode::Signal, p.link.client, "chosen", 3);
+    Message::Ptr chosen = make(p.client_engine, OpCode::Signal, link.client, "chosen", 3);
     EXPECT_EQ(p.client.post_ok(chosen).message_id, 3u);
     Message::Ptr got = p.server.next();
     ASSERT_TRUE(got);
@@ -408,8 +382,9 @@ TEST_P(Messaging, AssignedMessageIdsIncreaseProcessWide) {
 // traffic on a listener, a HelloResponse after the handshake, a ByeResponse
 // nobody asked for. The channel stays usable.
 TEST_P(Messaging, OperationsThatDoNotFitTheStateComeBackNotAllowed) {
-    Pair p(options(), options());
-    ASSERT_TRUE(p.link);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
+    ASSERT_TRUE(link);
     struct Case {
         OpCode op;
         ChannelNumber channel;
@@ -419,8 +394,8 @@ TEST_P(Messaging, OperationsThatDoNotFitTheStateComeBackNotAllowed) {
     const Case cases[] = {
         {OpCode::Request, p.listener.channel, 0, "Request on a listener"},
         {OpCode::Signal, p.listener.channel, 0, "Signal on a listener"},
-        {OpCode::HelloResponse, p.link.server, 9, "HelloResponse after the handshake"},
-        {OpCode::ByeResponse, p.link.server, 9, "ByeResponse without a ByeRequest"},
+        {OpCode::HelloResponse, link.server, 9, "HelloResponse after the handshake"},
+        {OpCode::ByeResponse, link.server, 9, "ByeResponse without a ByeRequest"},
     };
     for (const Case& c : cases) {
         Message::Ptr message = make(p.server_engine, c.op, c.channel, c.what, c.id);
@@ -433,9 +408,8 @@ TEST_P(Messaging, OperationsThatDoNotFitTheStateComeBackNotAllowed) {
         EXPECT_EQ(back->message_id(), posted.message_id) << c.what;
         EXPECT_EQ(back->body_text(), c.what);
     }
-    round_trip(p.client, p.link.client, p.server, p.link.server, "still usable");
-    p.client.expect_quiet();
-    p.server.expect_quiet();
+    p.round_trip_from_client(link, "still usable");
+    p.expect_quiet();
 }
 
 TOFU_CONFORMANCE_INSTANTIATE(Messaging);

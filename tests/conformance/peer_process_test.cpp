@@ -78,29 +78,24 @@ TEST_P(PeerProcess, KilledMidMessage) {
         }
     } reaper{pid};
 
-    Engine server_engine(options());
-    Engine client_engine(options());
-    Group server(server_engine, "server");
-    Group client(client_engine, "bystander");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link bystander = connect(client, server, listener.address);
+    ServerAndClient p(options(), options(), "server", "bystander");
+    const Link bystander = p.connect();
     ASSERT_TRUE(bystander);
 
-    const std::uint16_t port = listener.address.port;
+    const std::uint16_t port = p.listener.address.port;
     ASSERT_EQ(::write(to_child[1], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
-    Message::Ptr request = server.next();
+    Message::Ptr request = p.server.next();
     ASSERT_TRUE(request);
     ASSERT_EQ(request->opcode(), OpCode::HelloRequest) << describe(request);
     EXPECT_EQ(request->body_text(), "child");
     const ChannelNumber child_channel = request->channel();
     request->reply(OpCode::HelloResponse);
-    server.post_ok(request);
+    p.server.post_ok(request);
 
     char ready = 0;
     ASSERT_TRUE(wait_ready(from_child[0], POLLIN, kWait)) << "the child never sent its half frame";
     ASSERT_EQ(::read(from_child[0], &ready, 1), 1);
-    round_trip(client, bystander.client, server, bystander.server, "while the child is alive");
+    p.round_trip_from_client(bystander, "while the child is alive");
 
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
@@ -110,13 +105,12 @@ TEST_P(PeerProcess, KilledMidMessage) {
     ::close(to_child[1]);
     ::close(from_child[0]);
 
-    server.expect_closed(child_channel, Status::peer_disconnected);
+    p.server.expect_closed(child_channel, Status::peer_disconnected);
     for (int i = 0; i < 5; ++i) {
-        round_trip(client, bystander.client, server, bystander.server, "after the kill " + std::to_string(i));
-        round_trip(server, bystander.server, client, bystander.client, "both ways " + std::to_string(i));
+        p.round_trip_from_client(bystander, "after the kill " + std::to_string(i));
+        p.round_trip_from_server(bystander, "both ways " + std::to_string(i));
     }
-    server.expect_quiet();
-    client.expect_quiet();
+    p.expect_quiet();
 }
 
 TOFU_CONFORMANCE_INSTANTIATE(PeerProcess);

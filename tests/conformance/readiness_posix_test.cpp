@@ -75,17 +75,6 @@ struct RawSetup {
     explicit operator bool() const { return channel != 0; }
 };
 
-// Holds every data message until the engine reports pool_empty.
-std::vector<Message::Ptr> hold_until_pool_empty(Group& group) {
-    std::vector<Message::Ptr> held;
-    while (group.pool_empty_count() == 0) {
-        Message::Ptr message = group.receive();
-        if (!message) break;
-        if (!is_pool_empty(*message)) held.push_back(std::move(message));
-    }
-    return held;
-}
-
 // (a) The receiver's application holds the whole pool; the raw peer writes
 // until send() would block (the TCP window is closed); 2 s of silence, in
 // which the reactor must sleep; then memory comes back one message at a time
@@ -122,24 +111,9 @@ TEST_P(ReadinessPosix, ZeroWindowStallWithBlockedPeer) {
     std::thread writer([&] {
         writer_ok = s.peer.send_all(std::span<const std::byte>(stream).subspan(offset), 60s);
     });
-    StreamChecker checker(1, frame_shape);
-    for (auto& m : held) checker.accept(*m);
-    std::size_t index = 0;
-    while (checker.total() < count && checker.failures() == 0) {
-        ASSERT_LT(index, held.size());
-        held[index++].reset();
-        Message::Ptr next = s.group.next();
-        if (!next) {
-            ADD_FAILURE() << "stalled after " << checker.total() << " of " << count;
-            break;
-        }
-        checker.accept(*next);
-        held.push_back(std::move(next));
-    }
+    give_back_one_at_a_time(s.group, held, frame_shape, count, ReturnFrom::this_thread);
     writer.join();
     EXPECT_TRUE(writer_ok.load());
-    EXPECT_EQ(checker.total(), count);
-    held.clear();
     s.group.expect_quiet();
 }
 
@@ -201,19 +175,9 @@ void peer_ends_while_paused(ReadinessPosix& test, const Options& options, bool r
     StreamChecker checker(1, frame_shape);
     for (auto& m : held) checker.accept(*m);
     held.clear(); // all memory back at once
-    bool closed = false;
-    while (!closed) {
-        Message::Ptr got = s.group.next();
-        if (!got) break;
-        if (is_closed_notification(*got)) {
-            EXPECT_EQ(got->channel(), s.channel);
-            EXPECT_EQ(cause_of(*got), Status::peer_disconnected) << describe(got);
-            closed = true;
-            break;
-        }
-        checker.accept(*got);
-    }
-    EXPECT_TRUE(closed) << "end of stream must be delivered";
+    EXPECT_TRUE(receive_until_closed(s.group, s.channel, Status::peer_disconnected,
+                                     [&](Message::Ptr& got) { checker.accept(*got); }))
+        << "end of stream must be delivered";
     EXPECT_EQ(checker.failures(), 0u);
     if (!reset) {
         EXPECT_EQ(checker.total(), count) << "after a FIN every byte sent before it is delivered";
@@ -247,18 +211,13 @@ TEST_P(ReadinessPosix, PeerResetWhileReadsPausedNoSpinNoLoss) {
 // (e) Two engines, a listener and an established connection, nothing queued:
 // both reactors sleep.
 TEST_P(ReadinessPosix, IdleConnectionCostsNoCpu) {
-    Engine server_engine(options());
-    Engine client_engine(options());
-    Group server(server_engine, "server");
-    Group client(client_engine, "client");
-    const Listener listener = listen(server, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(client, server, listener.address);
+    ServerAndClient p(options(), options());
+    const Link link = p.connect();
     ASSERT_TRUE(link);
-    round_trip(client, link.client, server, link.server, "warm up");
+    p.round_trip_from_client(link, "warm up");
     const double cpu = cpu_while_waiting(2s);
     EXPECT_LT(cpu, kIdleLimit) << "an idle engine must not burn CPU";
-    round_trip(client, link.client, server, link.server, "still there");
+    p.round_trip_from_client(link, "still there");
 }
 
 // (e') A peer that half-closes (FIN, socket kept open) while reads are on:

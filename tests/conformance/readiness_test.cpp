@@ -21,42 +21,19 @@ Shape block_shape(std::uint32_t, std::uint64_t) { return {0, 64000}; }
 // then memory comes back one message at a time. No new edge will ever come
 // from the kernel for data that is already queued: resuming must find it.
 TEST_P(Readiness, ZeroWindowStallResumesAfterSilence) {
-    Options receiver_options;
-    receiver_options.max_messages = 8;
-    Engine receiver_engine(whole_pool(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
+    ServerAndClient p(whole_pool({.max_messages = 8}), options(), "receiver", "sender");
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
     const std::size_t count = 512;
-    ASSERT_TRUE(send_stream(sender_engine, sender, link.client, 0, 0, count, block_shape));
-    std::vector<Message::Ptr> held;
-    while (receiver.pool_empty_count() == 0) {
-        Message::Ptr message = receiver.receive();
-        ASSERT_TRUE(message);
-        if (!is_pool_empty(*message)) held.push_back(std::move(message));
-    }
+    ASSERT_TRUE(send_stream(p.client_engine, p.client, link.client, 0, 0, count, block_shape));
+    std::vector<Message::Ptr> held = hold_until_pool_empty(p.server);
+    ASSERT_GT(p.server.pool_empty_count(), 0u) << "the stream stopped before the pool ran dry";
     std::this_thread::sleep_for(2s); // the scenario: a long stall, nothing moves
-    EXPECT_FALSE(receiver.poll(0ms)) << "nothing may arrive while the pool is exhausted";
+    EXPECT_FALSE(p.server.poll(0ms)) << "nothing may arrive while the pool is exhausted";
 
-    StreamChecker checker(1, block_shape);
-    for (auto& m : held) checker.accept(*m);
-    std::size_t index = 0;
-    while (checker.total() < count && checker.failures() == 0) {
-        ASSERT_LT(index, held.size());
-        held[index++].reset();
-        Message::Ptr next = receiver.next();
-        ASSERT_TRUE(next) << "stalled after " << checker.total() << " of " << count;
-        checker.accept(*next);
-        held.push_back(std::move(next));
-    }
-    EXPECT_EQ(checker.total(), count);
-    held.clear();
-    receiver.expect_quiet();
+    ASSERT_TRUE(give_back_one_at_a_time(p.server, held, block_shape, count, ReturnFrom::this_thread));
+    p.server.expect_quiet();
 }
 
 // (b) Budget cut with no further data: a tiny per-iteration I/O budget on
@@ -66,13 +43,8 @@ TEST_P(Readiness, ZeroWindowStallResumesAfterSilence) {
 TEST_P(Readiness, BudgetCutBurstThenSilenceIsFullyDelivered) {
     Options small_budget;
     small_budget.io_budget_bytes = 4096;
-    Engine receiver_engine(options(small_budget));
-    Engine sender_engine(options(small_budget));
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
+    ServerAndClient p(options(small_budget), options(small_budget), "receiver", "sender");
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
     // Burst 1: three budgets' worth in twelve messages of ~1 KiB.
@@ -81,16 +53,15 @@ TEST_P(Readiness, BudgetCutBurstThenSilenceIsFullyDelivered) {
     const std::size_t counts[] = {12, 3};
     for (std::uint32_t burst = 0; burst < 2; ++burst) {
         SCOPED_TRACE("burst " + std::to_string(burst));
-        ASSERT_TRUE(send_stream(sender_engine, sender, link.client, 0, 0, counts[burst], shapes[burst]));
+        ASSERT_TRUE(send_stream(p.client_engine, p.client, link.client, 0, 0, counts[burst], shapes[burst]));
         StreamChecker checker(1, shapes[burst]);
         while (checker.total() < counts[burst] && checker.failures() == 0) {
-            Message::Ptr next = receiver.next();
+            Message::Ptr next = p.server.next();
             ASSERT_TRUE(next) << "only " << checker.total() << " of " << counts[burst] << " arrived";
             checker.accept(*next);
         }
     }
-    receiver.expect_quiet();
-    sender.expect_quiet();
+    p.expect_quiet();
 }
 
 #ifdef __linux__
@@ -111,13 +82,8 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
     receiver_options.max_messages = 2;                  // 1 for data, 1 in reserve
     receiver_options.memory_limit = 2 * max_frame_size; // the minimum
     receiver_options.initial_messages = 0;
-    Engine receiver_engine(whole_pool(receiver_options));
-    Engine sender_engine(options());
-    Group receiver(receiver_engine, "receiver");
-    Group sender(sender_engine, "sender");
-    const Listener listener = listen(receiver, tcp("127.0.0.1", 0));
-    ASSERT_TRUE(listener);
-    const Link link = connect(sender, receiver, listener.address);
+    ServerAndClient p(whole_pool(receiver_options), options(), "receiver", "sender");
+    const Link link = p.connect();
     ASSERT_TRUE(link);
 
 #ifdef __linux__
@@ -128,27 +94,27 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
         const Clock::time_point end = Clock::now() + duration;
         std::uint64_t seq = 0;
         while (Clock::now() < end) {
-            if (!send_stream(sender_engine, sender, link.client, 0, seq, 64, mixed_shape)) return;
+            if (!send_stream(p.client_engine, p.client, link.client, 0, seq, 64, mixed_shape)) return;
             seq += 64;
         }
         sent = seq;
-        Message::Ptr bye = get_blocking(sender_engine, Clock::now() + kWait);
+        Message::Ptr bye = get_blocking(p.client_engine, Clock::now() + kWait);
         ASSERT_TRUE(bye);
         bye->set_opcode(OpCode::ByeRequest);
         bye->set_channel(link.client);
-        sender.post_ok(bye);
+        p.client.post_ok(bye);
     });
 
     StreamChecker checker(1, mixed_shape);
     std::size_t peak_in_use = 0;
     bool done = false;
     while (!done && checker.failures() == 0) {
-        Message::Ptr message = receiver.next();
+        Message::Ptr message = p.server.next();
         if (!message) break;
-        peak_in_use = std::max(peak_in_use, receiver_engine.pool().messages_in_use());
+        peak_in_use = std::max(peak_in_use, p.server_engine.pool().messages_in_use());
         if (message->opcode() == OpCode::ByeRequest) {
             message->reply(OpCode::ByeResponse);
-            receiver.post_ok(message);
+            p.server.post_ok(message);
             continue;
         }
         if (is_closed_notification(*message)) {
@@ -166,17 +132,14 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
     streamer.join();
     EXPECT_TRUE(done);
     EXPECT_EQ(checker.total(), sent.load());
-    EXPECT_GT(receiver.pool_empty_count(), 0u);
+    EXPECT_GT(p.server.pool_empty_count(), 0u);
     EXPECT_LE(peak_in_use, receiver_options.max_messages);
-    EXPECT_LE(receiver_engine.pool().peak_bytes(), receiver_options.memory_limit);
-    EXPECT_LE(receiver_engine.pool().messages_created(), receiver_options.max_messages);
-    std::cout << "[  storm   ] " << checker.total() << " messages, " << receiver.pool_empty_count()
+    EXPECT_LE(p.server_engine.pool().peak_bytes(), receiver_options.memory_limit);
+    EXPECT_LE(p.server_engine.pool().messages_created(), receiver_options.max_messages);
+    std::cout << "[  storm   ] " << checker.total() << " messages, " << p.server.pool_empty_count()
               << " pool_empty episodes" << std::endl;
-    Message::Ptr response = sender.next();
-    ASSERT_TRUE(response);
-    EXPECT_EQ(response->opcode(), OpCode::ByeResponse) << describe(response);
-    sender.expect_closed(link.client, Status::success);
-    receiver.expect_quiet();
+    ASSERT_TRUE(expect_bye_answered(p.client, link.client));
+    p.server.expect_quiet();
 #ifdef __linux__
     EXPECT_EQ(open_descriptors(), descriptors - 2) << "both ends of the closed connection are gone, nothing else";
 #endif
