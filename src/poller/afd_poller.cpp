@@ -11,7 +11,7 @@
 //    the reactor had its chance to change interest (level-checked re-arm).
 //  * At most one poll is outstanding per socket. Narrowing interest keeps the
 //    pending poll (its completion is filtered against the current interest);
-//    widening cancels it with NtCancelIoFileEx and issues the new one only
+//    widening cancels it (nt::cancel_afd_poll) and issues the new one only
 //    after the cancel's completion is dequeued.
 //  * ABORT, CONNECT_FAIL and DISCONNECT stay asserted in the driver once they
 //    happen. They are remembered per registration, left out of later masks
@@ -47,7 +47,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -330,11 +329,7 @@ void AfdPoller::unpark(Registration* reg) {
 
 void AfdPoller::cancel(Registration* reg) noexcept {
     TOFU_INVARIANT(reg->poll == PollState::pending); // one cancel per poll
-    nt::IoStatusBlock cancel_iosb{};
-    const nt::NtStatus status = api_.NtCancelIoFileEx(reg->base, &reg->iosb, &cancel_iosb);
-    // STATUS_NOT_FOUND: the poll completed just before; its packet is queued.
-    // Either way exactly one completion is still to be dequeued.
-    (void)status;
+    nt::cancel_afd_poll(api_, reg->base, reg->iosb);
     reg->poll = PollState::cancelled;
 }
 
@@ -407,35 +402,22 @@ void AfdPoller::issue(Registration* reg, ULONG mask, std::span<Event> events, st
     // The kernel writes reg->iosb and reg->info until the poll's completion
     // is dequeued: a second poll on them before that would corrupt both.
     TOFU_INVARIANT(reg->poll == PollState::idle);
-    reg->info.timeout.QuadPart = std::numeric_limits<LONGLONG>::max();
-    reg->info.number_of_handles = 1;
-    reg->info.exclusive = FALSE;
-    reg->info.handles[0].handle = reg->base;
-    reg->info.handles[0].events = mask;
-    reg->info.handles[0].status = 0;
-    reg->iosb.status = nt::status_pending;
-    reg->iosb.information = 0;
-    const nt::NtStatus status =
-        api_.NtDeviceIoControlFile(reg->base, nullptr, nullptr, reg, &reg->iosb, nt::ioctl_afd_poll, &reg->info,
-                                   sizeof(reg->info), &reg->info, sizeof(reg->info));
-    if (status == nt::status_pending || status == nt::status_success) {
-        // Success at once still queues a completion packet (the handle has no
-        // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); the packet is handled alike.
+    switch (nt::afd_poll(api_, reg->base, mask, reg->info, reg->iosb, reg)) {
+    case nt::PollStart::queued:
         reg->poll = PollState::pending;
         reg->pending_mask = mask;
         count_issued(reg->socket);
         return;
-    }
-    // A request refused outright queues no packet.
-    const ULONG error = api_.RtlNtStatusToDosError(status);
-    if (status == nt::status_invalid_handle || error == ERROR_INVALID_HANDLE || error == ERROR_NOT_FOUND) {
+    case nt::PollStart::handle_closed:
         reg->closed = true; // closed without remove(): nothing can be reported
         return;
+    case nt::PollStart::refused:
+        // Refused for want of kernel memory or the like: the socket must not
+        // be disarmed. It is possibly ready, and is issued again next wait().
+        emit_possibly_ready(reg, events, count);
+        enqueue(reg);
+        return;
     }
-    // Anything else (e.g. no kernel memory for the request) must not disarm
-    // the socket: it is possibly ready, and is issued again in the next wait().
-    emit_possibly_ready(reg, events, count);
-    enqueue(reg);
 }
 
 // A poll that could not tell: the socket is reported for what its interest
