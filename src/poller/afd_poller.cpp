@@ -53,15 +53,6 @@
 
 namespace tofu::poller {
 
-AfdStats& afd_stats() noexcept {
-    static AfdStats stats;
-    return stats;
-}
-
-void reset_afd_max_per_socket() noexcept {
-    afd_stats().max_per_socket.store(0, std::memory_order_relaxed);
-}
-
 namespace {
 
 constexpr ULONG_PTR socket_key = 0; // completion key of every associated socket
@@ -169,17 +160,11 @@ private:
     bool emit(Registration* reg, const Event& event, std::span<Event> events, std::size_t& count);
     void park(std::unique_ptr<Registration> reg);
     void unpark(Registration* reg);
-    void count_issued(SOCKET socket);
-    void count_completed(SOCKET socket);
 
 public:
-    std::uint32_t outstanding_on(SOCKET socket) const noexcept {
-        const auto it = outstanding_.find(socket);
-        return it == outstanding_.end() ? 0 : it->second;
-    }
+    const AfdPollCount& polls() const noexcept { return polls_; }
 
 private:
-
     const nt::Api& api_;
     HANDLE port_;
     std::atomic<bool> wake_pending_{false};
@@ -190,8 +175,8 @@ private:
     // how many parked polls are still outstanding per socket value: a new
     // registration of the same value waits for them (one poll per socket)
     std::unordered_map<SOCKET, unsigned> parked_polls_;
-    // polls issued and not yet dequeued, per socket value (afd_stats.hpp)
-    std::unordered_map<SOCKET, std::uint32_t> outstanding_;
+    // told of every poll queued and every completion dequeued (afd_stats.hpp)
+    AfdPollCount polls_;
     std::vector<Registration*> queue_;
     std::vector<Registration*> work_;
     std::vector<OVERLAPPED_ENTRY> entries_;
@@ -218,9 +203,10 @@ AfdPoller::~AfdPoller() {
         }
         for (ULONG i = 0; i < removed; ++i) {
             if (entries_[i].lpCompletionKey != socket_key || entries_[i].lpOverlapped == nullptr) continue;
-            auto* reg = reinterpret_cast<Registration*>(entries_[i].lpOverlapped);
-            count_completed(reg->socket);
-            parked_.erase(reg);
+            // Every registration is parked by now, so complete() only frees
+            // it and reports nothing.
+            std::size_t reported = 0;
+            complete(reinterpret_cast<Registration*>(entries_[i].lpOverlapped), {}, reported);
         }
     }
     // Anything still outstanding may yet be written by the kernel: leak it
@@ -295,23 +281,6 @@ void AfdPoller::park(std::unique_ptr<Registration> reg) {
     ++parked_polls_[reg->socket];
     Registration* raw = reg.get();
     parked_.emplace(raw, std::move(reg));
-}
-
-void AfdPoller::count_issued(SOCKET socket) {
-    const std::uint32_t now = ++outstanding_[socket];
-    AfdStats& stats = afd_stats();
-    stats.outstanding.fetch_add(1, std::memory_order_relaxed);
-    stats.issued.fetch_add(1, std::memory_order_relaxed);
-    std::uint32_t max = stats.max_per_socket.load(std::memory_order_relaxed);
-    while (now > max && !stats.max_per_socket.compare_exchange_weak(max, now, std::memory_order_relaxed)) {
-    }
-}
-
-void AfdPoller::count_completed(SOCKET socket) {
-    if (auto it = outstanding_.find(socket); it != outstanding_.end() && --it->second == 0) outstanding_.erase(it);
-    AfdStats& stats = afd_stats();
-    stats.outstanding.fetch_sub(1, std::memory_order_relaxed);
-    stats.completed.fetch_add(1, std::memory_order_relaxed);
 }
 
 void AfdPoller::unpark(Registration* reg) {
@@ -406,7 +375,7 @@ void AfdPoller::issue(Registration* reg, ULONG mask, std::span<Event> events, st
     case nt::PollStart::queued:
         reg->poll = PollState::pending;
         reg->pending_mask = mask;
-        count_issued(reg->socket);
+        polls_.issued(reg->socket);
         return;
     case nt::PollStart::handle_closed:
         reg->closed = true; // closed without remove(): nothing can be reported
@@ -433,7 +402,7 @@ void AfdPoller::emit_possibly_ready(Registration* reg, std::span<Event> events, 
 void AfdPoller::complete(Registration* reg, std::span<Event> events, std::size_t& count) {
     TOFU_INVARIANT(reg->poll != PollState::idle); // a completion for a poll that was issued
     reg->poll = PollState::idle;
-    count_completed(reg->socket);
+    polls_.completed(reg->socket);
     if (reg->removed) {
         unpark(reg);
         return;
@@ -519,7 +488,7 @@ void AfdPoller::wake() noexcept {
 
 std::uint32_t afd_outstanding_polls(const Poller& poller, net::NativeHandle handle) noexcept {
     if (poller.backend() != Backend::afd) return 0;
-    return static_cast<const AfdPoller&>(poller).outstanding_on(static_cast<SOCKET>(handle));
+    return static_cast<const AfdPoller&>(poller).polls().outstanding_on(handle);
 }
 
 Result<std::unique_ptr<Poller>> make_afd_poller() {
