@@ -11,7 +11,7 @@
 //    the reactor had its chance to change interest (level-checked re-arm).
 //  * At most one poll is outstanding per socket. Narrowing interest keeps the
 //    pending poll (its completion is filtered against the current interest);
-//    widening cancels it with NtCancelIoFileEx and issues the new one only
+//    widening cancels it (nt::cancel_afd_poll) and issues the new one only
 //    after the cancel's completion is dequeued.
 //  * ABORT, CONNECT_FAIL and DISCONNECT stay asserted in the driver once they
 //    happen. They are remembered per registration, left out of later masks
@@ -47,21 +47,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 namespace tofu::poller {
-
-AfdStats& afd_stats() noexcept {
-    static AfdStats stats;
-    return stats;
-}
-
-void reset_afd_max_per_socket() noexcept {
-    afd_stats().max_per_socket.store(0, std::memory_order_relaxed);
-}
 
 namespace {
 
@@ -170,17 +160,11 @@ private:
     bool emit(Registration* reg, const Event& event, std::span<Event> events, std::size_t& count);
     void park(std::unique_ptr<Registration> reg);
     void unpark(Registration* reg);
-    void count_issued(SOCKET socket);
-    void count_completed(SOCKET socket);
 
 public:
-    std::uint32_t outstanding_on(SOCKET socket) const noexcept {
-        const auto it = outstanding_.find(socket);
-        return it == outstanding_.end() ? 0 : it->second;
-    }
+    const AfdPollCount& polls() const noexcept { return polls_; }
 
 private:
-
     const nt::Api& api_;
     HANDLE port_;
     std::atomic<bool> wake_pending_{false};
@@ -191,8 +175,8 @@ private:
     // how many parked polls are still outstanding per socket value: a new
     // registration of the same value waits for them (one poll per socket)
     std::unordered_map<SOCKET, unsigned> parked_polls_;
-    // polls issued and not yet dequeued, per socket value (afd_stats.hpp)
-    std::unordered_map<SOCKET, std::uint32_t> outstanding_;
+    // told of every poll queued and every completion dequeued (afd_stats.hpp)
+    AfdPollCount polls_;
     std::vector<Registration*> queue_;
     std::vector<Registration*> work_;
     std::vector<OVERLAPPED_ENTRY> entries_;
@@ -219,9 +203,10 @@ AfdPoller::~AfdPoller() {
         }
         for (ULONG i = 0; i < removed; ++i) {
             if (entries_[i].lpCompletionKey != socket_key || entries_[i].lpOverlapped == nullptr) continue;
-            auto* reg = reinterpret_cast<Registration*>(entries_[i].lpOverlapped);
-            count_completed(reg->socket);
-            parked_.erase(reg);
+            // Every registration is parked by now, so complete() only frees
+            // it and reports nothing.
+            std::size_t reported = 0;
+            complete(reinterpret_cast<Registration*>(entries_[i].lpOverlapped), {}, reported);
         }
     }
     // Anything still outstanding may yet be written by the kernel: leak it
@@ -298,23 +283,6 @@ void AfdPoller::park(std::unique_ptr<Registration> reg) {
     parked_.emplace(raw, std::move(reg));
 }
 
-void AfdPoller::count_issued(SOCKET socket) {
-    const std::uint32_t now = ++outstanding_[socket];
-    AfdStats& stats = afd_stats();
-    stats.outstanding.fetch_add(1, std::memory_order_relaxed);
-    stats.issued.fetch_add(1, std::memory_order_relaxed);
-    std::uint32_t max = stats.max_per_socket.load(std::memory_order_relaxed);
-    while (now > max && !stats.max_per_socket.compare_exchange_weak(max, now, std::memory_order_relaxed)) {
-    }
-}
-
-void AfdPoller::count_completed(SOCKET socket) {
-    if (auto it = outstanding_.find(socket); it != outstanding_.end() && --it->second == 0) outstanding_.erase(it);
-    AfdStats& stats = afd_stats();
-    stats.outstanding.fetch_sub(1, std::memory_order_relaxed);
-    stats.completed.fetch_add(1, std::memory_order_relaxed);
-}
-
 void AfdPoller::unpark(Registration* reg) {
     const SOCKET socket = reg->socket;
     parked_.erase(reg); // frees it: its last completion has been dequeued
@@ -330,11 +298,7 @@ void AfdPoller::unpark(Registration* reg) {
 
 void AfdPoller::cancel(Registration* reg) noexcept {
     TOFU_INVARIANT(reg->poll == PollState::pending); // one cancel per poll
-    nt::IoStatusBlock cancel_iosb{};
-    const nt::NtStatus status = api_.NtCancelIoFileEx(reg->base, &reg->iosb, &cancel_iosb);
-    // STATUS_NOT_FOUND: the poll completed just before; its packet is queued.
-    // Either way exactly one completion is still to be dequeued.
-    (void)status;
+    nt::cancel_afd_poll(api_, reg->base, reg->iosb);
     reg->poll = PollState::cancelled;
 }
 
@@ -407,35 +371,22 @@ void AfdPoller::issue(Registration* reg, ULONG mask, std::span<Event> events, st
     // The kernel writes reg->iosb and reg->info until the poll's completion
     // is dequeued: a second poll on them before that would corrupt both.
     TOFU_INVARIANT(reg->poll == PollState::idle);
-    reg->info.timeout.QuadPart = std::numeric_limits<LONGLONG>::max();
-    reg->info.number_of_handles = 1;
-    reg->info.exclusive = FALSE;
-    reg->info.handles[0].handle = reg->base;
-    reg->info.handles[0].events = mask;
-    reg->info.handles[0].status = 0;
-    reg->iosb.status = nt::status_pending;
-    reg->iosb.information = 0;
-    const nt::NtStatus status =
-        api_.NtDeviceIoControlFile(reg->base, nullptr, nullptr, reg, &reg->iosb, nt::ioctl_afd_poll, &reg->info,
-                                   sizeof(reg->info), &reg->info, sizeof(reg->info));
-    if (status == nt::status_pending || status == nt::status_success) {
-        // Success at once still queues a completion packet (the handle has no
-        // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); the packet is handled alike.
+    switch (nt::afd_poll(api_, reg->base, mask, reg->info, reg->iosb, reg)) {
+    case nt::PollStart::queued:
         reg->poll = PollState::pending;
         reg->pending_mask = mask;
-        count_issued(reg->socket);
+        polls_.issued(reg->socket);
         return;
-    }
-    // A request refused outright queues no packet.
-    const ULONG error = api_.RtlNtStatusToDosError(status);
-    if (status == nt::status_invalid_handle || error == ERROR_INVALID_HANDLE || error == ERROR_NOT_FOUND) {
+    case nt::PollStart::handle_closed:
         reg->closed = true; // closed without remove(): nothing can be reported
         return;
+    case nt::PollStart::refused:
+        // Refused for want of kernel memory or the like: the socket must not
+        // be disarmed. It is possibly ready, and is issued again next wait().
+        emit_possibly_ready(reg, events, count);
+        enqueue(reg);
+        return;
     }
-    // Anything else (e.g. no kernel memory for the request) must not disarm
-    // the socket: it is possibly ready, and is issued again in the next wait().
-    emit_possibly_ready(reg, events, count);
-    enqueue(reg);
 }
 
 // A poll that could not tell: the socket is reported for what its interest
@@ -451,7 +402,7 @@ void AfdPoller::emit_possibly_ready(Registration* reg, std::span<Event> events, 
 void AfdPoller::complete(Registration* reg, std::span<Event> events, std::size_t& count) {
     TOFU_INVARIANT(reg->poll != PollState::idle); // a completion for a poll that was issued
     reg->poll = PollState::idle;
-    count_completed(reg->socket);
+    polls_.completed(reg->socket);
     if (reg->removed) {
         unpark(reg);
         return;
@@ -537,7 +488,7 @@ void AfdPoller::wake() noexcept {
 
 std::uint32_t afd_outstanding_polls(const Poller& poller, net::NativeHandle handle) noexcept {
     if (poller.backend() != Backend::afd) return 0;
-    return static_cast<const AfdPoller&>(poller).outstanding_on(static_cast<SOCKET>(handle));
+    return static_cast<const AfdPoller&>(poller).polls().outstanding_on(handle);
 }
 
 Result<std::unique_ptr<Poller>> make_afd_poller() {

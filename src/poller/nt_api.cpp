@@ -1,5 +1,7 @@
 #include "poller/nt_api.hpp"
 
+#include <limits>
+
 namespace tofu::poller::nt {
 namespace {
 
@@ -44,6 +46,33 @@ const Loaded& loaded() noexcept {
 }
 
 } // namespace
+
+PollStart afd_poll(const Api& api, HANDLE base, ULONG events, AfdPollInfo& info, IoStatusBlock& iosb,
+                   void* context) noexcept {
+    info.timeout.QuadPart = std::numeric_limits<LONGLONG>::max();
+    info.number_of_handles = 1;
+    info.exclusive = FALSE;
+    info.handles[0].handle = base;
+    info.handles[0].events = events;
+    info.handles[0].status = 0;
+    iosb.status = status_pending;
+    iosb.information = 0;
+    const NtStatus status = api.NtDeviceIoControlFile(base, nullptr, nullptr, context, &iosb, ioctl_afd_poll, &info,
+                                                      sizeof(info), &info, sizeof(info));
+    if (status == status_pending || status == status_success) return PollStart::queued;
+    const ULONG error = api.RtlNtStatusToDosError(status);
+    if (status == status_invalid_handle || error == ERROR_INVALID_HANDLE || error == ERROR_NOT_FOUND) {
+        return PollStart::handle_closed;
+    }
+    return PollStart::refused;
+}
+
+void cancel_afd_poll(const Api& api, HANDLE base, IoStatusBlock& iosb) noexcept {
+    IoStatusBlock cancel_iosb{};
+    // STATUS_NOT_FOUND (the poll completed first) changes nothing for the
+    // caller: one packet is still to be dequeued either way.
+    (void)api.NtCancelIoFileEx(base, &iosb, &cancel_iosb);
+}
 
 Result<const Api*> api() noexcept {
     const Loaded& l = loaded();

@@ -95,6 +95,32 @@ struct Api {
     RtlNtStatusToDosErrorFn RtlNtStatusToDosError = nullptr;
 };
 
+// What became of a poll request when it was issued.
+enum class PollStart {
+    queued,        // its completion packet will be queued, even when it succeeded at once
+    handle_closed, // refused: the socket was closed; no packet
+    refused,       // refused for another reason (e.g. no kernel memory); no packet
+};
+
+// Issues IOCTL_AFD_POLL on `base` (a socket's base handle, associated with a
+// completion port) for `events`, writing the request into `info`.
+// Lifetime: when the answer is `queued`, the kernel owns `info` and `iosb`
+// (it writes both when the poll completes) and `context` comes back as the
+// lpOverlapped of the completion packet, until that packet is dequeued. All
+// three must stay alive and in place until then, and must not serve another
+// poll. The handle has no FILE_SKIP_COMPLETION_PORT_ON_SUCCESS, so a poll that
+// succeeds at once still queues its packet: the packet is the only result.
+PollStart afd_poll(const Api& api, HANDLE base, ULONG events, AfdPollInfo& info, IoStatusBlock& iosb,
+                   void* context) noexcept;
+
+// Asks the kernel to complete the outstanding poll whose IO_STATUS_BLOCK is
+// `iosb` early (with STATUS_CANCELLED).
+// Lifetime: cancelling ends nothing by itself. Whether the cancel catches the
+// poll or the poll had completed just before (STATUS_NOT_FOUND), exactly one
+// completion packet is still to come, and `info`, `iosb` and the context stay
+// the kernel's until it is dequeued. Call it at most once per poll.
+void cancel_afd_poll(const Api& api, HANDLE base, IoStatusBlock& iosb) noexcept;
+
 // The resolved entry points (resolved on first use, thread-safe), or
 // not_implemented_yet when ntdll lacks one of them.
 Result<const Api*> api() noexcept;

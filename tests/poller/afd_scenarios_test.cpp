@@ -9,16 +9,10 @@
 //     no hang, every outstanding poll's completion dequeued.
 // The counters come from src/poller/afd_stats.hpp. The file compiles on every
 // platform; where the afd backend is not compiled in, every case is skipped.
-#include "net/socket.hpp"
-#include "poller/poller.hpp"
+#include "poller/poller_test_support.hpp"
 #ifdef _WIN32
 #include "poller/afd_stats.hpp"
 #endif
-
-#include <tofu/address.hpp>
-#include <tofu/engine.hpp>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,66 +27,23 @@
 #include <thread>
 #include <vector>
 
-#ifdef _WIN32
-#include <winsock2.h>
-#include <windows.h>
-#else
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#endif
-
 namespace {
 
-using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-using tofu::Address;
-using tofu::Backend;
-using tofu::Status;
-using tofu::net::IoState;
-using tofu::net::NativeHandle;
-using tofu::net::Socket;
-using tofu::poller::Event;
-using tofu::poller::Interest;
-using tofu::poller::Poller;
+using namespace poller_test;
 
-constexpr auto safety = 10s; // bounded waits: never reached when all is well
-constexpr Interest none{};
-constexpr Interest read_only{true, false};
+// --- the afd counters (stand-ins elsewhere: every case is skipped before they count) ---
 
-// --- the afd counters (zero where the backend does not exist) -----------------
-
-std::uint32_t outstanding_on(const Poller& poller, NativeHandle handle) {
 #ifdef _WIN32
-    return tofu::poller::afd_outstanding_polls(poller, handle);
+using tofu::poller::afd_outstanding_polls;
+using tofu::poller::reset_afd_max_per_socket;
+std::int64_t outstanding_total() { return tofu::poller::afd_stats().outstanding.load(); }
+std::uint32_t max_per_socket() { return tofu::poller::afd_stats().max_per_socket.load(); }
 #else
-    (void)poller;
-    (void)handle;
-    return 0;
+std::uint32_t afd_outstanding_polls(const Poller&, NativeHandle) { return 0; }
+void reset_afd_max_per_socket() {}
+std::int64_t outstanding_total() { return 0; }
+std::uint32_t max_per_socket() { return 0; }
 #endif
-}
-
-std::int64_t outstanding_total() {
-#ifdef _WIN32
-    return tofu::poller::afd_stats().outstanding.load();
-#else
-    return 0;
-#endif
-}
-
-std::uint32_t max_per_socket() {
-#ifdef _WIN32
-    return tofu::poller::afd_stats().max_per_socket.load();
-#else
-    return 0;
-#endif
-}
-
-void reset_max_per_socket() {
-#ifdef _WIN32
-    tofu::poller::reset_afd_max_per_socket();
-#endif
-}
 
 // Whether this runs under Wine (ntdll exports wine_get_version there).
 bool under_wine() {
@@ -113,64 +64,6 @@ long env_or(const char* name, long fallback) {
 
 double seconds_since(Clock::time_point begin) {
     return std::chrono::duration<double>(Clock::now() - begin).count();
-}
-
-// --- platform helpers (independent of the backend under test) -------------
-
-bool ready(NativeHandle handle, bool write, std::chrono::milliseconds timeout) {
-#ifdef _WIN32
-    fd_set set;
-    fd_set errors;
-    FD_ZERO(&set);
-    FD_ZERO(&errors);
-    FD_SET(static_cast<SOCKET>(handle), &set);
-    FD_SET(static_cast<SOCKET>(handle), &errors);
-    timeval tv{static_cast<long>(timeout.count() / 1000), static_cast<long>((timeout.count() % 1000) * 1000)};
-    const int n = ::select(0, write ? nullptr : &set, write ? &set : nullptr, &errors, &tv);
-    return n > 0;
-#else
-    pollfd pfd{handle, static_cast<short>(write ? POLLOUT : POLLIN), 0};
-    return ::poll(&pfd, 1, static_cast<int>(timeout.count())) > 0;
-#endif
-}
-
-// Makes the next close() send a reset instead of a FIN (no TIME_WAIT).
-void reset_on_close(const Socket& socket) {
-    linger option{};
-    option.l_onoff = 1;
-    option.l_linger = 0;
-    ::setsockopt(socket.handle(), SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&option), sizeof(option));
-}
-
-void accept_one(Socket& listener, Socket& accepted) {
-    const auto deadline = Clock::now() + safety;
-    for (;;) {
-        const auto result = listener.accept(accepted);
-        if (result.state == IoState::done) return;
-        ASSERT_EQ(result.state, IoState::would_block) << result.status;
-        ASSERT_LT(Clock::now(), deadline) << "no connection to accept";
-        ready(listener.handle(), false, 1s);
-    }
-}
-
-void connect_to(Socket& listener, const Address& bound, Socket& client, Socket& server) {
-    auto made = Socket::connect(bound);
-    ASSERT_TRUE(made) << "connect to " << bound.to_string() << ": " << made.status();
-    client = std::move(made.value());
-    ASSERT_NO_FATAL_FAILURE(accept_one(listener, server));
-    ASSERT_TRUE(ready(client.handle(), true, safety)) << "connect did not finish";
-    ASSERT_EQ(client.connect_result().status, Status::success);
-}
-
-// Reads until would_block (or end of stream); returns the bytes read.
-std::size_t drain(Socket& socket) {
-    std::byte buffer[4096];
-    std::size_t total = 0;
-    for (;;) {
-        const auto result = socket.read(buffer);
-        if (result.state != IoState::done) return total;
-        total += result.bytes;
-    }
 }
 
 // A peer writing small chunks, over and over, to the sockets it was given
@@ -223,23 +116,10 @@ private:
 
 class AfdScenarios : public ::testing::Test {
 protected:
-    void SetUp() override {
-        ASSERT_EQ(tofu::net::startup(), Status::success);
-        if (!tofu::backend_available(Backend::afd)) {
-            GTEST_SKIP() << "afd backend is not compiled into this build";
-        }
-        auto made = tofu::poller::make_poller(Backend::afd);
-        ASSERT_TRUE(made) << "make_poller(afd): " << made.status();
-        poller = std::move(made.value());
-        ASSERT_EQ(poller->backend(), Backend::afd);
-    }
+    void SetUp() override { open_poller(Backend::afd, poller); }
 
     std::vector<Event> wait_once(std::chrono::milliseconds timeout, std::size_t room = 64) {
-        std::vector<Event> events(room);
-        auto result = poller->wait(events, timeout);
-        EXPECT_TRUE(result) << "wait: " << result.status();
-        events.resize(result ? result.value() : 0);
-        return events;
+        return wait_events(*poller, timeout, room);
     }
 
     // Waits until every poll issued in this process has been dequeued.
@@ -268,15 +148,11 @@ TEST_F(AfdScenarios, HandleReusedRightAfterCloseNeverSeesTheOldToken) {
     const long default_count = under_wine() ? 1500 : full_count;
     const long iterations = env_or("TOFU_AFD_REUSE_ITERATIONS", default_count);
     const std::int64_t baseline = outstanding_total();
-    reset_max_per_socket();
+    reset_afd_max_per_socket();
 
     Socket listener;
     Address bound;
-    {
-        auto made = Socket::listen(tofu::tcp("127.0.0.1", 0), bound);
-        ASSERT_TRUE(made) << made.status();
-        listener = std::move(made.value());
-    }
+    ASSERT_NO_FATAL_FAILURE(listen_on(tofu::tcp("127.0.0.1", 0), listener, bound));
     Spammer peer(8);
 
     const auto begin = Clock::now();
@@ -290,7 +166,7 @@ TEST_F(AfdScenarios, HandleReusedRightAfterCloseNeverSeesTheOldToken) {
     long done = 0;
     for (long i = 1; i <= iterations; ++i) {
         if (current.valid()) {
-            if (outstanding_on(*poller, current.handle()) > 0) ++closed_pending;
+            if (afd_outstanding_polls(*poller, current.handle()) > 0) ++closed_pending;
             poller->remove(current.handle(), current_token);
             closed_handle = current.handle();
             reset_on_close(current);
@@ -317,7 +193,7 @@ TEST_F(AfdScenarios, HandleReusedRightAfterCloseNeverSeesTheOldToken) {
                 }
             }
         }
-        ASSERT_LE(outstanding_on(*poller, current.handle()), 1u) << "iteration " << i;
+        ASSERT_LE(afd_outstanding_polls(*poller, current.handle()), 1u) << "iteration " << i;
         done = i;
         if (stale > 10) break;
     }
@@ -354,15 +230,11 @@ TEST_F(AfdScenarios, ReadInterestToggledEveryIterationKeepsOnePollAndEveryByte) 
     // in order.
     const long duration_ms = env_or("TOFU_AFD_TOGGLE_MS", 10000);
     const std::int64_t baseline = outstanding_total();
-    reset_max_per_socket();
+    reset_afd_max_per_socket();
 
     Socket listener;
     Address bound;
-    {
-        auto made = Socket::listen(tofu::tcp("127.0.0.1", 0), bound);
-        ASSERT_TRUE(made) << made.status();
-        listener = std::move(made.value());
-    }
+    ASSERT_NO_FATAL_FAILURE(listen_on(tofu::tcp("127.0.0.1", 0), listener, bound));
     Socket client;
     Socket server;
     ASSERT_NO_FATAL_FAILURE(connect_to(listener, bound, client, server));
@@ -430,7 +302,7 @@ TEST_F(AfdScenarios, ReadInterestToggledEveryIterationKeepsOnePollAndEveryByte) 
                 read_some(false);
             }
         }
-        const std::uint32_t now = outstanding_on(*poller, client.handle());
+        const std::uint32_t now = afd_outstanding_polls(*poller, client.handle());
         most = std::max(most, now);
         ASSERT_LE(now, 1u) << "iteration " << iterations;
         ASSERT_FALSE(ended) << "end of stream before the peer stopped";
@@ -445,7 +317,7 @@ TEST_F(AfdScenarios, ReadInterestToggledEveryIterationKeepsOnePollAndEveryByte) 
         for (const Event& event : wait_once(100ms)) {
             if (event.token == token && event.readable) read_some(true);
         }
-        most = std::max(most, outstanding_on(*poller, client.handle()));
+        most = std::max(most, afd_outstanding_polls(*poller, client.handle()));
     }
     EXPECT_TRUE(ended) << "no end of stream: " << received << " of " << sent.load() << " bytes arrived";
     EXPECT_EQ(received, sent.load()) << "bytes lost";
@@ -473,23 +345,17 @@ TEST_F(AfdScenarios, DestroyedWithPollsPendingWhileDataFlows) {
     const long rounds = env_or("TOFU_AFD_DESTROY_ROUNDS", 50);
     constexpr int sockets = 8;
     const std::int64_t baseline = outstanding_total();
-    reset_max_per_socket();
+    reset_afd_max_per_socket();
 
     Socket listener;
     Address bound;
-    {
-        auto made = Socket::listen(tofu::tcp("127.0.0.1", 0), bound);
-        ASSERT_TRUE(made) << made.status();
-        listener = std::move(made.value());
-    }
+    ASSERT_NO_FATAL_FAILURE(listen_on(tofu::tcp("127.0.0.1", 0), listener, bound));
     double slowest = 0;
     long outstanding_at_destroy = 0;
     const auto begin = Clock::now();
     for (long round = 0; round < rounds; ++round) {
         if (!poller) {
-            auto made = tofu::poller::make_poller(Backend::afd);
-            ASSERT_TRUE(made) << made.status();
-            poller = std::move(made.value());
+            ASSERT_NO_FATAL_FAILURE(open_poller(Backend::afd, poller));
         }
         std::vector<Socket> clients(sockets);
         Spammer peer(sockets);

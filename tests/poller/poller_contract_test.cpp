@@ -6,13 +6,7 @@
 // readiness for setup comes from the platform's own select()/poll() (not
 // from the backend under test), and every wait is bounded only as a safety
 // net. "Nothing is reported" is observed over a short quiet window.
-#include "net/socket.hpp"
-#include "poller/poller.hpp"
-
-#include <tofu/address.hpp>
-#include <tofu/engine.hpp>
-
-#include <gtest/gtest.h>
+#include "poller/poller_test_support.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -27,63 +21,12 @@
 #include <thread>
 #include <vector>
 
-#ifdef _WIN32
-#include <winsock2.h>
-#include <windows.h>
-#else
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#endif
-
 namespace {
 
-using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-using tofu::Address;
-using tofu::Backend;
-using tofu::Status;
-using tofu::net::IoState;
-using tofu::net::NativeHandle;
-using tofu::net::Socket;
-using tofu::poller::Event;
-using tofu::poller::Interest;
-using tofu::poller::Poller;
+using namespace poller_test;
 
-constexpr auto safety = 10s;     // bounded waits: never reached when all is well
-constexpr auto quiet = 150ms;    // how long "nothing is reported" is watched
-constexpr Interest none{};
-constexpr Interest read_only{true, false};
+constexpr auto quiet = 150ms; // how long "nothing is reported" is watched
 constexpr Interest write_only{false, true};
-
-// --- platform helpers (independent of the backend under test) -------------
-
-// Whether `handle` becomes readable (or writable) within `timeout`; an error
-// condition counts as ready.
-bool ready(NativeHandle handle, bool write, std::chrono::milliseconds timeout) {
-#ifdef _WIN32
-    fd_set set;
-    fd_set errors;
-    FD_ZERO(&set);
-    FD_ZERO(&errors);
-    FD_SET(static_cast<SOCKET>(handle), &set);
-    FD_SET(static_cast<SOCKET>(handle), &errors);
-    timeval tv{static_cast<long>(timeout.count() / 1000), static_cast<long>((timeout.count() % 1000) * 1000)};
-    const int n = ::select(0, write ? nullptr : &set, write ? &set : nullptr, &errors, &tv);
-    return n > 0;
-#else
-    pollfd pfd{handle, static_cast<short>(write ? POLLOUT : POLLIN), 0};
-    return ::poll(&pfd, 1, static_cast<int>(timeout.count())) > 0;
-#endif
-}
-
-// Makes the next close() send a reset instead of a FIN.
-void reset_on_close(const Socket& socket) {
-    linger option{};
-    option.l_onoff = 1;
-    option.l_linger = 0;
-    ::setsockopt(socket.handle(), SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&option), sizeof(option));
-}
 
 std::string describe(const Event& event) {
     return "token " + std::to_string(event.token) + (event.readable ? " readable" : "") +
@@ -97,30 +40,8 @@ struct Pair {
     Socket server; // the accepted side
 };
 
-void listen_on(const Address& where, Socket& listener, Address& bound) {
-    auto made = Socket::listen(where, bound);
-    ASSERT_TRUE(made) << "listen on " << where.to_string() << ": " << made.status();
-    listener = std::move(made.value());
-}
-
-void accept_one(Socket& listener, Socket& accepted) {
-    const auto deadline = Clock::now() + safety;
-    for (;;) {
-        const auto result = listener.accept(accepted);
-        if (result.state == IoState::done) return;
-        ASSERT_EQ(result.state, IoState::would_block) << result.status;
-        ASSERT_LT(Clock::now(), deadline) << "no connection to accept";
-        ready(listener.handle(), false, 1s);
-    }
-}
-
 void connect_pair(Socket& listener, const Address& bound, Pair& pair) {
-    auto client = Socket::connect(bound);
-    ASSERT_TRUE(client) << "connect to " << bound.to_string() << ": " << client.status();
-    pair.client = std::move(client.value());
-    ASSERT_NO_FATAL_FAILURE(accept_one(listener, pair.server));
-    ASSERT_TRUE(ready(pair.client.handle(), true, safety)) << "connect did not finish";
-    ASSERT_EQ(pair.client.connect_result().status, Status::success);
+    connect_to(listener, bound, pair.client, pair.server);
 }
 
 void make_pair(Pair& pair, const Address& where = tofu::tcp("127.0.0.1", 0)) {
@@ -128,6 +49,16 @@ void make_pair(Pair& pair, const Address& where = tofu::tcp("127.0.0.1", 0)) {
     Address bound;
     ASSERT_NO_FATAL_FAILURE(listen_on(where, listener, bound));
     ASSERT_NO_FATAL_FAILURE(connect_pair(listener, bound, pair));
+}
+
+// As many connected pairs as `pairs` holds, made through one listener.
+void connect_pairs(std::vector<Pair>& pairs) {
+    Socket listener;
+    Address bound;
+    ASSERT_NO_FATAL_FAILURE(listen_on(tofu::tcp("127.0.0.1", 0), listener, bound));
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+        ASSERT_NO_FATAL_FAILURE(connect_pair(listener, bound, pairs[i])) << "pair " << i;
+    }
 }
 
 void send_text(Socket& socket, const std::string& text) {
@@ -153,40 +84,23 @@ void send_and_arrive(Socket& sender, const std::string& text, const Socket& rece
     ASSERT_TRUE(ready(receiver.handle(), false, safety)) << "data did not arrive";
 }
 
-// Reads until would_block; returns how many bytes were read and the last state.
-std::pair<std::size_t, IoState> drain(Socket& socket) {
-    std::byte buffer[4096];
-    std::size_t total = 0;
-    for (;;) {
-        const auto result = socket.read(buffer);
-        if (result.state != IoState::done) return {total, result.state};
-        total += result.bytes;
-    }
-}
-
 // --- the fixture --------------------------------------------------------------
 
 class PollerContract : public ::testing::TestWithParam<Backend> {
 protected:
-    void SetUp() override {
-        ASSERT_EQ(tofu::net::startup(), Status::success);
-        if (!tofu::backend_available(GetParam())) {
-            GTEST_SKIP() << "backend " << tofu::to_string(GetParam()) << " is not compiled into this build";
-        }
-        auto made = tofu::poller::make_poller(GetParam());
-        ASSERT_TRUE(made) << "make_poller(" << tofu::to_string(GetParam()) << "): " << made.status();
-        poller = std::move(made.value());
-        ASSERT_EQ(poller->backend(), GetParam());
+    void SetUp() override { open_poller(GetParam(), poller); }
+
+    // One wait(); the events it filled, which are also kept in all_seen.
+    std::vector<Event> wait_once(std::chrono::milliseconds timeout, std::size_t room = 64) {
+        std::vector<Event> events = wait_events(*poller, timeout, room);
+        all_seen.insert(all_seen.end(), events.begin(), events.end());
+        return events;
     }
 
-    // One wait(); the events it filled.
-    std::vector<Event> wait_once(std::chrono::milliseconds timeout, std::size_t room = 64) {
-        std::vector<Event> events(room);
-        auto result = poller->wait(events, timeout);
-        EXPECT_TRUE(result) << "wait: " << result.status();
-        events.resize(result ? result.value() : 0);
-        for (const Event& event : events) all_seen.push_back(event);
-        return events;
+    // A connected pair whose server side is registered with `token`.
+    void add_server_pair(Pair& pair, std::uint64_t token, Interest interest) {
+        ASSERT_NO_FATAL_FAILURE(make_pair(pair));
+        ASSERT_EQ(poller->add(pair.server.handle(), token, interest), Status::success);
     }
 
     // Everything reported during `window`, over as many waits as it takes.
@@ -337,8 +251,7 @@ TEST_P(PollerContract, DataQueuedBeforeAddIsReportedWithoutNewData) {
 
 TEST_P(PollerContract, UnreadDataIsReportedAgainWhenInterestIsReEnabled) {
     Pair pair;
-    ASSERT_NO_FATAL_FAILURE(make_pair(pair));
-    ASSERT_EQ(poller->add(pair.server.handle(), 22, read_only), Status::success);
+    ASSERT_NO_FATAL_FAILURE(add_server_pair(pair, 22, read_only));
     ASSERT_NO_FATAL_FAILURE(send_and_arrive(pair.client, "unread", pair.server));
     ASSERT_TRUE(wait_readable(22));
 
@@ -368,8 +281,7 @@ TEST_P(PollerContract, UnreadDataIsReportedAgainWhenInterestIsReEnabled) {
 
 TEST_P(PollerContract, DataArrivingWhileInterestIsOffIsReportedWhenItComesBack) {
     Pair pair;
-    ASSERT_NO_FATAL_FAILURE(make_pair(pair));
-    ASSERT_EQ(poller->add(pair.server.handle(), 23, read_only), Status::success);
+    ASSERT_NO_FATAL_FAILURE(add_server_pair(pair, 23, read_only));
     EXPECT_FALSE(has_token(collect(quiet), 23)); // armed, nothing there yet
 
     ASSERT_EQ(poller->modify(pair.server.handle(), 23, none), Status::success);
@@ -384,8 +296,7 @@ TEST_P(PollerContract, DataArrivingWhileInterestIsOffIsReportedWhenItComesBack) 
 
 TEST_P(PollerContract, SocketAddedWithoutInterestIsNotReported) {
     Pair pair;
-    ASSERT_NO_FATAL_FAILURE(make_pair(pair));
-    ASSERT_EQ(poller->add(pair.server.handle(), 24, none), Status::success);
+    ASSERT_NO_FATAL_FAILURE(add_server_pair(pair, 24, none));
     ASSERT_NO_FATAL_FAILURE(send_and_arrive(pair.client, "ignored", pair.server));
     const auto seen = collect(quiet);
     EXPECT_FALSE(has_token(seen, 24)) << list(seen);
@@ -418,10 +329,9 @@ protected:
     }
 
     void paused_peer_goes_away(bool reset) {
-        Pair pair;
-        ASSERT_NO_FATAL_FAILURE(make_pair(pair));
         const std::uint64_t token = reset ? 32 : 31;
-        ASSERT_EQ(poller->add(pair.server.handle(), token, read_only), Status::success);
+        Pair pair;
+        ASSERT_NO_FATAL_FAILURE(add_server_pair(pair, token, read_only));
         EXPECT_FALSE(has_token(collect(quiet), token)); // armed while idle
         ASSERT_EQ(poller->modify(pair.server.handle(), token, none), Status::success);
 
@@ -468,8 +378,7 @@ TEST_P(PollerNoSpin, PeerResetWithInterestOffIsNotReportedAndDoesNotSpin) {
 
 TEST_P(PollerContract, PeerCloseWithReadInterestIsReportedReadable) {
     Pair pair;
-    ASSERT_NO_FATAL_FAILURE(make_pair(pair));
-    ASSERT_EQ(poller->add(pair.server.handle(), 33, read_only), Status::success);
+    ASSERT_NO_FATAL_FAILURE(add_server_pair(pair, 33, read_only));
     ASSERT_NO_FATAL_FAILURE(send_text(pair.client, "last words"));
     pair.client.close();
     ASSERT_TRUE(wait_readable(33));
@@ -483,8 +392,7 @@ TEST_P(PollerContract, PeerCloseWithReadInterestIsReportedReadable) {
 
 TEST_P(PollerContract, WideningInterestWhileArmedReportsTheNewCondition) {
     Pair pair;
-    ASSERT_NO_FATAL_FAILURE(make_pair(pair));
-    ASSERT_EQ(poller->add(pair.server.handle(), 61, read_only), Status::success);
+    ASSERT_NO_FATAL_FAILURE(add_server_pair(pair, 61, read_only));
     EXPECT_FALSE(has_token(collect(quiet), 61)); // armed for reading, nothing to read
     ASSERT_EQ(poller->modify(pair.server.handle(), 61, Interest{true, true}), Status::success);
     const auto event = wait_for(61, [](const Event& e) { return e.writable; });
@@ -542,8 +450,7 @@ TEST_P(PollerContract, NarrowingInterestWhileArmedStopsTheDroppedCondition) {
 
 TEST_P(PollerContract, SocketRemovedAndAddedAgainWithANewTokenReportsOnlyTheNewToken) {
     Pair pair;
-    ASSERT_NO_FATAL_FAILURE(make_pair(pair));
-    ASSERT_EQ(poller->add(pair.server.handle(), 63, read_only), Status::success);
+    ASSERT_NO_FATAL_FAILURE(add_server_pair(pair, 63, read_only));
     EXPECT_FALSE(has_token(collect(quiet), 63)); // armed
     poller->remove(pair.server.handle(), 63);
     ASSERT_EQ(poller->add(pair.server.handle(), 64, read_only), Status::success);
@@ -660,12 +567,9 @@ TEST_P(PollerContract, RemovedTokenIsNeverReportedEvenWhenTheHandleIsReused) {
 
 TEST_P(PollerContract, OnlyTheActiveOneOf200SocketsIsReported) {
     constexpr std::size_t count = 200;
-    Socket listener;
-    Address bound;
-    ASSERT_NO_FATAL_FAILURE(listen_on(tofu::tcp("127.0.0.1", 0), listener, bound));
     std::vector<Pair> pairs(count);
+    ASSERT_NO_FATAL_FAILURE(connect_pairs(pairs));
     for (std::size_t i = 0; i < count; ++i) {
-        ASSERT_NO_FATAL_FAILURE(connect_pair(listener, bound, pairs[i])) << "pair " << i;
         ASSERT_EQ(poller->add(pairs[i].server.handle(), 100 + i, read_only), Status::success);
     }
     const auto idle = collect(quiet, 256);
@@ -686,12 +590,9 @@ TEST_P(PollerContract, AWaitWithRoomForOneEventLosesNoneOfSeveralReadySockets) {
     // More sockets are ready than wait() has room for: each wait fills what
     // it can, and the others are reported by the following waits.
     constexpr std::size_t count = 3;
-    Socket listener;
-    Address bound;
-    ASSERT_NO_FATAL_FAILURE(listen_on(tofu::tcp("127.0.0.1", 0), listener, bound));
     std::vector<Pair> pairs(count);
+    ASSERT_NO_FATAL_FAILURE(connect_pairs(pairs));
     for (std::size_t i = 0; i < count; ++i) {
-        ASSERT_NO_FATAL_FAILURE(connect_pair(listener, bound, pairs[i]));
         ASSERT_NO_FATAL_FAILURE(send_and_arrive(pairs[i].client, "ready", pairs[i].server));
         ASSERT_EQ(poller->add(pairs[i].server.handle(), 70 + i, read_only), Status::success);
     }
