@@ -370,6 +370,23 @@ TEST_P(Hostile, TheFrameDeadlineIsPerFrame) {
 
 // ---- timeouts of the engine's own connections -----------------------------------
 
+// A HelloRequest to `hole` posted on `group`: the message as posted.
+BinaryHeader knock(Engine& engine, Group& group, const BlackHole& hole) {
+    Message::Ptr hello = get_message(engine);
+    EXPECT_EQ(connect_to(*hello, hole.address()), Status::success);
+    return group.post_ok(hello);
+}
+
+// The HelloRequest came back connect_failed, its cause the connect timeout.
+void expect_connect_timed_out(Group& group, const BinaryHeader& posted) {
+    Message::Ptr back = group.next();
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->opcode(), OpCode::HelloRequest) << describe(back);
+    EXPECT_EQ(back->status(), Status::connect_failed) << describe(back);
+    EXPECT_EQ(back->channel(), posted.channel);
+    EXPECT_EQ(back->find_header(cause_header).value_or(""), "connect_timeout");
+}
+
 // A connect to an address that never answers comes back connect_failed with
 // ~cause connect_timeout once connect_timeout passes (driven clock), and not
 // before.
@@ -380,21 +397,14 @@ TEST_P(Hostile, ConnectTimeoutHandsTheHelloBack) {
     DrivenEngine driven(options(o));
     ASSERT_TRUE(driven.engine);
     Group group(*driven.engine, "client");
-    Message::Ptr hello = get_message(*driven.engine);
-    ASSERT_EQ(connect_to(*hello, hole.address()), Status::success);
-    const BinaryHeader posted = group.post_ok(hello);
+    const BinaryHeader posted = knock(*driven.engine, group, hole);
     // Commands are taken in order: once this listener is open, the connect
     // has started and its deadline runs from the clock's present value.
     ASSERT_TRUE(listen(group, tcp("127.0.0.1", 0)));
     driven.advance(4s);
     EXPECT_FALSE(group.poll(300ms)) << "4 s of 5: still connecting";
     driven.advance(1s);
-    Message::Ptr back = group.next();
-    ASSERT_TRUE(back);
-    EXPECT_EQ(back->opcode(), OpCode::HelloRequest) << describe(back);
-    EXPECT_EQ(back->status(), Status::connect_failed);
-    EXPECT_EQ(back->channel(), posted.channel);
-    EXPECT_EQ(back->find_header(cause_header).value_or(""), "connect_timeout");
+    ASSERT_NO_FATAL_FAILURE(expect_connect_timed_out(group, posted));
     EXPECT_EQ(driven.engine->stats().closed_by(Limit::connect_timeout), 1u);
     group.expect_quiet();
 }
@@ -406,13 +416,8 @@ TEST_P(Hostile, ConnectTimeoutOnTheRealClock) {
     o.connect_timeout = 200ms;
     Engine engine(options(o));
     Group group(engine, "client");
-    Message::Ptr hello = get_message(engine);
-    ASSERT_EQ(connect_to(*hello, hole.address()), Status::success);
-    group.post_ok(hello);
-    Message::Ptr back = group.next();
-    ASSERT_TRUE(back);
-    EXPECT_EQ(back->status(), Status::connect_failed) << describe(back);
-    EXPECT_EQ(back->find_header(cause_header).value_or(""), "connect_timeout");
+    const BinaryHeader posted = knock(engine, group, hole);
+    expect_connect_timed_out(group, posted);
 }
 
 // A server that accepts and never answers the hello: the client's channel
