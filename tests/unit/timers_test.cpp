@@ -23,6 +23,14 @@ std::vector<Timers::Expiry> expire_all(Timers& timers, Clock::time_point now) {
     return fired;
 }
 
+// Exactly one deadline is due at `now`: the one of `token` for `kind`.
+void expect_only(Timers& timers, Clock::time_point now, std::uint64_t token, Timeout kind) {
+    const auto fired = expire_all(timers, now);
+    ASSERT_EQ(fired.size(), 1u);
+    EXPECT_EQ(fired[0].token, token);
+    EXPECT_EQ(fired[0].kind, kind);
+}
+
 TEST(Timers, NothingQueuedMeansNever) {
     Timers timers;
     EXPECT_EQ(timers.next(), Clock::never());
@@ -58,13 +66,9 @@ TEST(Timers, OneSlotHoldsSeveralKindsAndFiresEachInTurn) {
     timers.set(slot, Timeout::handshake, t0 + 50ms);
     timers.set(slot, Timeout::frame, t0 + 20ms);
     EXPECT_EQ(timers.size(), 1u);
-    auto fired = expire_all(timers, t0 + 20ms);
-    ASSERT_EQ(fired.size(), 1u);
-    EXPECT_EQ(fired[0].kind, Timeout::frame);
+    ASSERT_NO_FATAL_FAILURE(expect_only(timers, t0 + 20ms, 9, Timeout::frame));
     EXPECT_TRUE(slot.armed(Timeout::handshake));
-    fired = expire_all(timers, t0 + 60ms);
-    ASSERT_EQ(fired.size(), 1u);
-    EXPECT_EQ(fired[0].kind, Timeout::handshake);
+    ASSERT_NO_FATAL_FAILURE(expect_only(timers, t0 + 60ms, 9, Timeout::handshake));
     EXPECT_EQ(timers.size(), 0u);
 }
 
@@ -77,9 +81,7 @@ TEST(Timers, ALaterDeadlineComesUpEarlyAndIsRequeuedNotFired) {
     EXPECT_EQ(timers.next(), t0 + 10ms) << "the heap keeps the earlier key until it comes up";
     EXPECT_TRUE(expire_all(timers, t0 + 50ms).empty());
     EXPECT_EQ(timers.next(), t0 + 100ms);
-    const auto fired = expire_all(timers, t0 + 100ms);
-    ASSERT_EQ(fired.size(), 1u);
-    EXPECT_EQ(fired[0].token, 4u);
+    expect_only(timers, t0 + 100ms, 4, Timeout::frame);
 }
 
 TEST(Timers, AnEarlierDeadlineMovesTheSlotUp) {
@@ -91,9 +93,7 @@ TEST(Timers, AnEarlierDeadlineMovesTheSlotUp) {
     timers.set(b, Timeout::frame, t0 + 40ms);
     timers.set(a, Timeout::connect, t0 + 5ms);
     EXPECT_EQ(timers.next(), t0 + 5ms);
-    const auto fired = expire_all(timers, t0 + 5ms);
-    ASSERT_EQ(fired.size(), 1u);
-    EXPECT_EQ(fired[0].token, 1u);
+    expect_only(timers, t0 + 5ms, 1, Timeout::connect);
 }
 
 TEST(Timers, ClearedDeadlinesNeverFire) {
