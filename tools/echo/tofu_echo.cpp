@@ -51,9 +51,11 @@ std::optional<int> parse(int argc, char** argv, Config& config) {
            "poller backend (default automatic)")
         ->check(tofu::cli::backend_value());
     app.add_option("--max-messages", config.options.max_messages, "engine pool: messages")
+        ->capture_default_str()
         ->transform(tofu::cli::size_value)
         ->check(tofu::cli::positive);
     app.add_option("--memory-limit", config.options.memory_limit, "engine pool: bytes (64K, 32M, ...)")
+        ->capture_default_str()
         ->transform(tofu::cli::size_value);
     app.add_flag("-v,--verbose", config.verbose, "log every channel opened and closed on stderr");
     return tofu::cli::parse(app, argc, argv, [address] { tofu::cli::require(*address); });

@@ -119,13 +119,15 @@ struct Options {
     bool quiet = false;
 };
 
+// What a user installs to get an implementation.
+std::string library_of(std::string_view impl) { return impl == "zmq" ? "libzmq" : std::string(impl); }
+
 // An implementation asked for by name must be compiled in: saying "skipped"
 // and exiting 0 would let a script believe it measured libzmq.
 const CLI::Validator compiled_impl(
     [](std::string& name) -> std::string {
         if (find_impl(name) != nullptr) return {};
-        return name + " is not compiled into this tofu-perf (" + (name == "zmq" ? "libzmq" : name) +
-               " was not found when it was built)";
+        return name + " is not compiled into this tofu-perf (" + library_of(name) + " was not found when it was built)";
     },
     "IMPL");
 
@@ -137,8 +139,7 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
     tofu::cli::set_version(app, "tofu-perf");
     app.fallthrough(); // the case options also after `server ADDRESS` and `client ADDRESS`
     app.require_subcommand(0, 1);
-    app.add_subcommand("run", "each case: a server in a child process, the client in this one "
-                                              "(the default)");
+    app.add_subcommand("run", "each case: a server in a child process, the client in this one (the default)");
     CLI::App* server = app.add_subcommand("server", "the server side alone: prints 'listening on ADDRESS', results");
     CLI::App* client = app.add_subcommand("client", "the client side alone, against such a server");
     std::vector<std::pair<const CLI::App*, const CLI::Option*>> addresses;
@@ -603,8 +604,7 @@ int run_matrix(const Options& options) {
     if (peers) {
         for (const char* peer : {"zmq", "nng"}) {
             if (find_impl(peer) == nullptr) {
-                std::cerr << "tofu-perf: " << (peer == std::string_view("zmq") ? "libzmq" : peer)
-                          << " not compiled in: skipped" << std::endl;
+                std::cerr << "tofu-perf: " << library_of(peer) << " not compiled in: skipped" << std::endl;
             } else if (std::find(wanted.begin(), wanted.end(), peer) == wanted.end()) {
                 wanted.emplace_back(peer);
             }
