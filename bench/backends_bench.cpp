@@ -17,6 +17,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "../tools/common/line_reader.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -29,7 +31,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -161,6 +162,7 @@ public:
         ::close(out[1]);
         ::close(in[0]);
         out_ = out[0];
+        lines_.reset(out_);
         in_ = in[1];
         if (rc != 0) {
             pid_ = -1;
@@ -171,23 +173,7 @@ public:
     }
 
     // The helper's next line (non-blocking check when timeout is zero).
-    std::optional<std::string> line(std::chrono::milliseconds timeout) {
-        const Clock::time_point deadline = Clock::now() + timeout;
-        for (;;) {
-            if (const std::size_t at = buffer_.find('\n'); at != std::string::npos) {
-                std::string text = buffer_.substr(0, at);
-                buffer_.erase(0, at + 1);
-                return text;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            pollfd pfd{out_, POLLIN, 0};
-            if (::poll(&pfd, 1, static_cast<int>(std::max<long long>(left.count(), 0))) <= 0) return std::nullopt;
-            char chunk[256];
-            const ssize_t n = ::read(out_, chunk, sizeof(chunk));
-            if (n <= 0) return std::nullopt;
-            buffer_.append(chunk, static_cast<std::size_t>(n));
-        }
-    }
+    std::optional<std::string> line(std::chrono::milliseconds timeout) { return lines_.read_line(timeout); }
 
     void stop() {
         if (in_ >= 0) ::close(in_); // EOF: the helper returns and its engine closes everything
@@ -209,7 +195,7 @@ private:
     pid_t pid_ = -1;
     int out_ = -1;
     int in_ = -1;
-    std::string buffer_;
+    tofu::cli::LineReader lines_;
 };
 
 // ---- the environment under test ---------------------------------------------

@@ -4,13 +4,15 @@
 //
 //   tofu-first-client ADDRESS [COUNT]      e.g. tofu-first-client 'tcp|127.0.0.1|7099'
 //
-// Exits 0 when every request was answered and the goodbye completed.
+// Exits 0 when every request was answered and the goodbye completed, 1 when
+// not, 2 on bad arguments.
 #include <tofu/tofu.hpp>
 
+#include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -25,6 +27,12 @@ tofu::Message::Ptr next_message(tofu::ChannelGroup& group) {
     return {};
 }
 
+// COUNT is a whole number, all of it: "abc" or "3x" would otherwise become 0 or 3.
+bool parse_count(std::string_view text, int& count) {
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
+    return error == std::errc() && end == text.data() + text.size() && count >= 0;
+}
+
 void print_answer(const tofu::Message& answer) {
     std::cout << "  answer id " << answer.message_id() << ": \"" << answer.body_text() << "\"";
     for (const tofu::TextHeader& header : answer.headers()) std::cout << " [" << header.name << ": " << header.value << "]";
@@ -34,8 +42,9 @@ void print_answer(const tofu::Message& answer) {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        std::cerr << "usage: tofu-first-client ADDRESS [COUNT]   (ADDRESS: tcp|host|port or uds|path)\n";
+    const char* const usage = "usage: tofu-first-client ADDRESS [COUNT]   (ADDRESS: tcp|host|port or uds|path)\n";
+    if (argc < 2 || argc > 3) {
+        std::cerr << usage;
         return 2;
     }
     tofu::Result<tofu::Address> server = tofu::parse_address(argv[1]);
@@ -43,7 +52,11 @@ int main(int argc, char** argv) {
         std::cerr << "bad address '" << argv[1] << "': " << server.status() << "\n";
         return 2;
     }
-    const int count = argc > 2 ? std::atoi(argv[2]) : 3;
+    int count = 3;
+    if (argc > 2 && !parse_count(argv[2], count)) {
+        std::cerr << "bad COUNT '" << argv[2] << "': a whole number, 0 or more\n" << usage;
+        return 2;
+    }
 
     tofu::Engine engine{{.max_messages = 64, .memory_limit = 4 << 20}};
     tofu::ChannelGroup group = engine.create_group().value();

@@ -1,158 +1,93 @@
 // tofu-echo: a tofu peer to try by hand, and a fixed point for scripts.
 //
-//   tofu-echo ADDRESS [--backend B] [--max-messages N] [--memory-limit BYTES]
+//   tofu-echo ADDRESS [-v] [--backend B] [--max-messages N] [--memory-limit BYTES]
 //
 // Listens on ADDRESS (`tcp|host|port`, port 0 = any free one, or
 // `uds|path`), prints exactly one line `listening on <real address>` on
 // stdout, then answers every peer:
 //   HelloRequest -> HelloResponse    Request    -> Response (same id, headers, body)
 //   Signal       -> the same Signal  ByeRequest -> ByeResponse
-// Engine notifications go to stderr, one short line each. SIGINT/SIGTERM
-// stop it cleanly (exit 0). Bad arguments exit 2, engine failures exit 1.
+// Engine notifications go to stderr, one short line each (with -v, every
+// channel opened and closed too), and the engine's counters at exit.
+// SIGINT/SIGTERM stop it cleanly (exit 0). Bad arguments exit 2, engine
+// failures exit 1.
 #include <tofu/tofu.hpp>
 
 #include "common/cli.hpp"
+#include "common/signals.hpp"
+#include "common/stats.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <map>
-#include <pthread.h>
 #include <string>
-#include <thread>
 
 namespace {
 
-constexpr int exit_usage = 2;
-constexpr int exit_failure = 1;
-
-const char* const usage_text =
-    "usage: tofu-echo ADDRESS [--backend poll|epoll|kqueue|automatic] [--max-messages N] [--memory-limit BYTES]\n"
-    "  ADDRESS  tcp|HOST|PORT (PORT 0 picks a free port) or uds|PATH ('@name': Linux abstract socket)\n"
-    "  prints 'listening on ADDRESS' once the listener is up; SIGINT/SIGTERM stop it (exit 0)\n";
-
-int usage_error(const std::string& what) {
-    std::cerr << "tofu-echo: " << what << "\n" << usage_text;
-    return exit_usage;
-}
+using tofu::cli::exit_failure;
+using tofu::cli::exit_usage;
 
 struct Config {
     tofu::Address address;
     tofu::Options options;
+    bool verbose = false;
 };
 
-// Fills `config`; returns -1 when it is usable, else the exit code.
-int parse(int argc, char** argv, Config& config) {
-    tofu::cli::Args args(argc, argv);
-    bool have_address = false;
-    while (!args.done()) {
-        const std::string token = args.take();
-        if (token == "-h" || token == "--help") {
-            std::cout << usage_text;
-            return 0;
-        }
-        if (!tofu::cli::Args::is_option(token)) {
-            if (have_address) return usage_error("more than one ADDRESS: '" + token + "'");
-            tofu::Result<tofu::Address> address = tofu::parse_address(token);
-            if (!address) {
-                return usage_error("bad ADDRESS '" + token + "': " + std::string(tofu::to_string(address.status())));
-            }
-            config.address = address.value();
-            have_address = true;
-            continue;
-        }
-        const std::string_view name = tofu::cli::Args::name_of(token);
-        const std::optional<std::string> value = args.value_of(token);
-        if (!value) return usage_error("--" + std::string(name) + " needs a value");
-        if (name == "backend") {
-            const std::optional<tofu::Backend> backend = tofu::cli::parse_backend(*value);
-            if (!backend) return usage_error("unknown or unavailable backend '" + *value + "'");
-            config.options.backend = *backend;
-        } else if (name == "max-messages") {
-            const std::optional<std::uint64_t> n = tofu::cli::parse_size(*value);
-            if (!n || *n == 0) return usage_error("bad --max-messages '" + *value + "'");
-            config.options.max_messages = static_cast<std::size_t>(*n);
-        } else if (name == "memory-limit") {
-            const std::optional<std::uint64_t> n = tofu::cli::parse_size(*value);
-            if (!n) return usage_error("bad --memory-limit '" + *value + "'");
-            config.options.memory_limit = static_cast<std::size_t>(*n);
-        } else {
-            return usage_error("unknown option '" + token + "'");
-        }
-    }
-    if (!have_address) return usage_error("missing ADDRESS");
-    return -1;
+// Fills `config`; nothing when it is usable, else the exit code.
+std::optional<int> parse(int argc, char** argv, Config& config) {
+    CLI::App app("tofu-echo: a tofu peer that answers every request, for trying things by hand and for scripts.\n"
+                 "Prints 'listening on ADDRESS' once the listener is up; SIGINT/SIGTERM stop it (exit 0).",
+                 "tofu-echo");
+    tofu::cli::set_version(app, "tofu-echo");
+    const CLI::Option* address = app.add_option_function<std::string>(
+           "ADDRESS", [&config](const std::string& text) { config.address = tofu::parse_address(text).value(); },
+           "tcp|HOST|PORT (PORT 0 picks a free port) or uds|PATH ('@name': Linux abstract socket)")
+        ->check(tofu::cli::address_value);
+    app.add_option_function<std::string>(
+           "--backend",
+           [&config](const std::string& name) { config.options.backend = *tofu::backend_from_string(name); },
+           "poller backend (default automatic)")
+        ->check(tofu::cli::backend_value());
+    app.add_option("--max-messages", config.options.max_messages, "engine pool: messages")
+        ->capture_default_str()
+        ->transform(tofu::cli::size_value)
+        ->check(tofu::cli::positive);
+    app.add_option("--memory-limit", config.options.memory_limit, "engine pool: bytes (64K, 32M, ...)")
+        ->capture_default_str()
+        ->transform(tofu::cli::size_value);
+    app.add_flag("-v,--verbose", config.verbose, "log every channel opened and closed on stderr");
+    return tofu::cli::parse(app, argc, argv, [address] { tofu::cli::require(*address); });
 }
 
-// SIGINT/SIGTERM are blocked in every thread and taken by sigwait() in one
-// dedicated thread, so nothing runs in signal context at all. That thread
-// sets the flag and wakes the receive loop through update_receiver().
-class SignalWatcher {
-public:
-    // Call before any other thread exists, so all of them inherit the mask.
-    static void block_signals() {
-        sigset_t set = stop_set();
-        pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    }
-
-    explicit SignalWatcher(tofu::ChannelGroup& group) : group_(group), thread_([this] { watch(); }) {}
-
-    ~SignalWatcher() {
-        // Make the watcher return from sigwait() if no signal came.
-        finished_.store(true);
-        pthread_kill(thread_.native_handle(), SIGTERM);
-        thread_.join();
-    }
-
-    bool stop_requested() const noexcept { return signal_.load() != 0; }
-    int signal_number() const noexcept { return signal_.load(); }
-
-private:
-    static sigset_t stop_set() {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGTERM);
-        return set;
-    }
-
-    void watch() {
-        const sigset_t set = stop_set();
-        for (;;) {
-            int number = 0;
-            if (sigwait(&set, &number) != 0) continue;
-            if (finished_.load()) return;
-            signal_.store(number);
-            // A bare wake-up; if the pool is exhausted it fails, and the
-            // loop's receive timeout notices the flag instead.
-            (void)group_.update_receiver(tofu::Message::Ptr());
-        }
-    }
-
-    tofu::ChannelGroup& group_;
-    std::atomic<int> signal_{0};
-    std::atomic<bool> finished_{false};
-    std::thread thread_;
-};
-
-// Engine notifications, briefly: one line per closed channel (with how many
-// of our answers came back unsent), the first returned message of a channel,
-// and pool exhaustion at most once a second. A flood of returned messages
-// (a fast client that vanished) is summarised, never printed one by one.
+// Engine notifications, briefly: the first returned message of a channel,
+// how many of our answers came back unsent when it closes, and pool
+// exhaustion at most once a second. A flood of returned messages (a fast
+// client that vanished) is summarised, never printed one by one. Verbose:
+// every channel opened and closed, with the cause the engine gave.
 class NotificationLog {
 public:
+    explicit NotificationLog(bool verbose) : verbose_(verbose) {}
+
+    void opened(tofu::ChannelNumber channel) const {
+        if (verbose_) std::cerr << "tofu-echo: channel " << channel << " opened\n";
+    }
+
     void note(const tofu::Message& msg) {
         const tofu::ChannelNumber channel = msg.channel();
         switch (msg.status()) {
         case tofu::Status::channel_closed: {
+            const auto returned = returned_.find(channel);
+            if (!verbose_ && returned == returned_.end()) return;
             std::cerr << "tofu-echo: channel " << channel << " closed";
-            if (std::optional<std::string_view> cause = msg.find_header("~cause")) std::cerr << " (" << *cause << ")";
-            if (const auto it = returned_.find(channel); it != returned_.end()) {
-                std::cerr << "; " << it->second.count << " unsent answer(s) came back (" << it->second.status << ")";
-                returned_.erase(it);
+            for (std::string_view name : {tofu::cause_header, tofu::os_error_header}) {
+                if (std::optional<std::string_view> value = msg.find_header(name)) std::cerr << " (" << *value << ")";
+            }
+            if (returned != returned_.end()) {
+                std::cerr << "; " << returned->second.count << " unsent answer(s) came back ("
+                          << returned->second.status << ")";
+                returned_.erase(returned);
             }
             std::cerr << "\n";
             return;
@@ -186,6 +121,7 @@ private:
         std::uint64_t count = 0;
         tofu::Status status = tofu::Status::success;
     };
+    bool verbose_;
     std::map<tofu::ChannelNumber, Returned> returned_;
     std::uint64_t pool_empty_ = 0;
     Clock::time_point last_pool_report_{};
@@ -203,7 +139,7 @@ bool make_answer(tofu::Message& msg) {
 }
 
 int run(const Config& config) {
-    SignalWatcher::block_signals();
+    tofu::cli::SignalWatcher::block_signals();
 
     tofu::Result<tofu::Engine> created = tofu::Engine::create(config.options);
     if (!created) {
@@ -221,7 +157,14 @@ int run(const Config& config) {
         return exit_failure;
     }
     tofu::ChannelGroup group = std::move(made.value());
-    SignalWatcher signals(group);
+    // Set by the watcher thread, which then wakes the receive loop; if the
+    // pool is exhausted the bare wake-up fails and the receive timeout
+    // notices the flag instead.
+    std::atomic<int> stop_signal{0};
+    tofu::cli::SignalWatcher signals([&](int number) {
+        stop_signal.store(number);
+        (void)group.update_receiver(tofu::Message::Ptr());
+    });
 
     tofu::Message::Ptr welcome = engine.get(tofu::Alloc::Always);
     if (!welcome) {
@@ -238,8 +181,8 @@ int run(const Config& config) {
     }
 
     bool listening = false;
-    NotificationLog log;
-    while (!signals.stop_requested()) {
+    NotificationLog log(config.verbose);
+    while (stop_signal.load() == 0) {
         tofu::Result<tofu::Message::Ptr> received = group.wait_receive(std::chrono::milliseconds(500));
         if (!received) {
             std::cerr << "tofu-echo: receive failed: " << received.status() << "\n";
@@ -265,6 +208,7 @@ int run(const Config& config) {
             log.note(*msg);
             continue;
         }
+        if (msg->opcode() == tofu::OpCode::HelloRequest) log.opened(msg->channel());
         if (!make_answer(*msg)) continue; // dropping the Ptr returns it to the pool
         const tofu::ChannelNumber channel = msg->channel();
         const tofu::OpCode op = msg->opcode();
@@ -274,16 +218,16 @@ int run(const Config& config) {
                       << " not sent: " << posted.status() << "\n";
         }
     }
-    std::cerr << "tofu-echo: " << (signals.signal_number() == SIGINT ? "SIGINT" : "SIGTERM")
-              << ", shutting down\n";
-    return 0; // group, watcher and engine close in reverse order: channels closed, thread joined
+    std::cerr << "tofu-echo: " << (stop_signal.load() == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down\n";
+    tofu::cli::print_stats(std::cerr, "tofu-echo", engine.stats());
+    return 0; // watcher, group and engine close in reverse order: thread joined, channels closed
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
     Config config;
-    if (const int code = parse(argc, argv, config); code >= 0) return code;
+    if (const std::optional<int> code = parse(argc, argv, config)) return *code;
     try {
         return run(config);
     } catch (const std::exception& error) {

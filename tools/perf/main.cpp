@@ -6,12 +6,16 @@
 //   tofu-perf server ADDRESS [options]  the server side alone (prints its address, results)
 //   tofu-perf client ADDRESS [options]  the client side alone
 //
-// See usage_text below for the options and the output format.
+// `tofu-perf --help` lists the options; tools/README.md explains the output.
 #include "perf/perf.hpp"
 
 #include "common/cli.hpp"
+#include "common/line_reader.hpp"
+#include "common/signals.hpp"
+#include "common/stats.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -27,7 +31,6 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,39 +89,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const char* const usage_text = R"(usage:
-  tofu-perf [run] [options]           each case: server in a child process, client in this one
-  tofu-perf --all [--repeat R]        whole matrix (tofu poll, tofu epoll, zmq, nng x tcp, uds x
-                                      64 B, 1 KiB, 65535 B throughput + 64 B latency), then a table
-  tofu-perf server ADDRESS [options]  the server side alone: prints 'listening on ADDRESS', results
-  tofu-perf client ADDRESS [options]  the client side alone, against such a server
-options (lists are comma-separated; every combination runs):
-  --impl tofu,zmq,nng          implementations (default tofu)
-  --peers                      also run zmq and nng, when compiled in
-  --backend poll,epoll         tofu poller backends (default automatic: TOFU_BACKEND or epoll)
-  --transport tcp,uds          tcp = 127.0.0.1, uds = a socket in a temporary directory (default tcp)
-  --mode throughput,latency    (default throughput)
-  --size 64,1K,65535           payload bytes, at most 65535 (default 64)
-  --count N                    messages (throughput) or timed round trips (latency);
-                               default: 64 B 3M, 1 KiB 1M, 65535 B 50K; latency 20K
-  --warmup N                   untimed round trips before a latency run (default 1000)
-  --max-seconds S              throughput: stop sending after S seconds, whatever the count
-                               (default 5; 0 = no limit); the result says how many went
-  --repeat R                   run each case R times, report the median (default 1)
-  --max-messages N             tofu engine pool: messages (default 4096)
-  --memory-limit BYTES         tofu engine pool: bytes (default 64M)
-  --verbose                    also print every single run
-output, one line per case:
-  tofu-epoll tcp throughput size=64 msgs=3000000 msg/s=... MB/s=... s=...
-  zmq uds latency size=64 round_trips=20000 median_us=... p99_us=...
-  throughput is timed by the receiver, first message to end marker; MB/s counts payload bytes (10^6)
-)";
-
-int usage_error(const std::string& what) {
-    std::cerr << "tofu-perf: " << what << "\n" << usage_text;
-    return 2;
-}
-
 std::uint64_t default_count(Mode mode, std::size_t size) {
     if (mode == Mode::latency) return 20'000;
     if (size <= 256) return 3'000'000;
@@ -126,129 +96,108 @@ std::uint64_t default_count(Mode mode, std::size_t size) {
     return 50'000;
 }
 
+enum class Command { run, server, client };
+
 struct Options {
-    std::string command = "run"; // run, all, server, client
-    std::string address;         // server / client
+    Command command = Command::run;
+    bool all = false;
+    std::string address; // server / client
     std::vector<std::string> impls{"tofu"};
     bool peers = false;
-    std::vector<tofu::Backend> backends{tofu::Backend::automatic};
-    std::vector<Transport> transports{Transport::tcp};
-    std::vector<Mode> modes{Mode::throughput};
+    std::vector<std::string> backends{"automatic"};
+    std::vector<std::string> transports{"tcp"};
+    std::vector<std::string> modes{"throughput"};
     std::vector<std::size_t> sizes{64};
-    std::optional<std::uint64_t> count;
+    std::uint64_t count = 0; // 0: the default for the case's mode and size
     std::uint64_t warmup = 1000;
     double max_seconds = 5;
     int repeat = 1;
     std::size_t max_messages = 4096;
     std::size_t memory_limit = std::size_t{64} << 20;
     bool verbose = false;
+    bool json = false;
+    bool quiet = false;
 };
 
-// -1 when `options` is usable, else the exit code.
-int parse(int argc, char** argv, Options& options) {
-    tofu::cli::Args args(argc, argv);
-    bool command_seen = false;
-    while (!args.done()) {
-        const std::string token = args.take();
-        if (token == "-h" || token == "--help") {
-            std::cout << usage_text;
-            return 0;
-        }
-        if (!tofu::cli::Args::is_option(token)) {
-            if (!command_seen && (token == "run" || token == "server" || token == "client")) {
-                options.command = token;
-                command_seen = true;
-            } else if ((options.command == "server" || options.command == "client") && options.address.empty()) {
-                options.address = token;
-            } else {
-                return usage_error("unexpected argument '" + token + "'");
-            }
-            continue;
-        }
-        const std::string_view name = tofu::cli::Args::name_of(token);
-        if (name == "all") {
-            options.command = "all";
-            continue;
-        }
-        if (name == "peers") {
-            options.peers = true;
-            continue;
-        }
-        if (name == "verbose") {
-            options.verbose = true;
-            continue;
-        }
-        const std::optional<std::string> value = args.value_of(token);
-        if (!value) return usage_error("--" + std::string(name) + " needs a value");
-        const std::vector<std::string> list = tofu::cli::split(*value);
-        const auto number = [&](std::string_view text) { return tofu::cli::parse_size(text); };
-        if (name == "impl") {
-            options.impls = list;
-        } else if (name == "backend") {
-            options.backends.clear();
-            for (const std::string& item : list) {
-                const std::optional<tofu::Backend> backend = tofu::cli::parse_backend(item);
-                if (!backend) return usage_error("unknown or unavailable backend '" + item + "'");
-                options.backends.push_back(*backend);
-            }
-        } else if (name == "transport") {
-            options.transports.clear();
-            for (const std::string& item : list) {
-                if (item == "tcp") options.transports.push_back(Transport::tcp);
-                else if (item == "uds") options.transports.push_back(Transport::uds);
-                else return usage_error("unknown transport '" + item + "'");
-            }
-        } else if (name == "mode") {
-            options.modes.clear();
-            for (const std::string& item : list) {
-                if (item == "throughput") options.modes.push_back(Mode::throughput);
-                else if (item == "latency") options.modes.push_back(Mode::latency);
-                else return usage_error("unknown mode '" + item + "'");
-            }
-        } else if (name == "size") {
-            options.sizes.clear();
-            for (const std::string& item : list) {
-                const std::optional<std::uint64_t> size = number(item);
-                if (!size || *size > tofu::max_body_size) {
-                    return usage_error("bad --size '" + item + "': 0..65535 (a tofu body holds at most 65,535 bytes)");
-                }
-                options.sizes.push_back(static_cast<std::size_t>(*size));
-            }
-        } else if (name == "max-seconds") {
-            char* end = nullptr;
-            const double seconds = std::strtod(value->c_str(), &end);
-            if (end == value->c_str() || *end != '\0' || !(seconds >= 0)) {
-                return usage_error("bad --max-seconds '" + *value + "'");
-            }
-            options.max_seconds = seconds;
-        } else if (name == "count" || name == "warmup" || name == "repeat" || name == "max-messages" ||
-                   name == "memory-limit") {
-            const std::optional<std::uint64_t> n = number(*value);
-            if (!n) return usage_error("bad --" + std::string(name) + " '" + *value + "'");
-            if (name == "count") {
-                if (*n == 0) return usage_error("--count must be at least 1");
-                options.count = *n;
-            } else if (name == "warmup") {
-                options.warmup = *n;
-            } else if (name == "repeat") {
-                if (*n == 0 || *n > 100) return usage_error("--repeat must be 1..100");
-                options.repeat = static_cast<int>(*n);
-            } else if (name == "max-messages") {
-                options.max_messages = static_cast<std::size_t>(*n);
-            } else {
-                options.memory_limit = static_cast<std::size_t>(*n);
-            }
-        } else {
-            return usage_error("unknown option '" + token + "'");
-        }
+// What a user installs to get an implementation.
+std::string library_of(std::string_view impl) { return impl == "zmq" ? "libzmq" : std::string(impl); }
+
+// An implementation asked for by name must be compiled in: saying "skipped"
+// and exiting 0 would let a script believe it measured libzmq.
+const CLI::Validator compiled_impl(
+    [](std::string& name) -> std::string {
+        if (find_impl(name) != nullptr) return {};
+        return name + " is not compiled into this tofu-perf (" + library_of(name) + " was not found when it was built)";
+    },
+    "IMPL");
+
+// Nothing when `options` is usable, else the exit code.
+std::optional<int> parse(int argc, char** argv, Options& options) {
+    CLI::App app("tofu-perf: throughput and latency between two processes, tofu side by side with libzmq and nng "
+                 "when they are compiled in.\nLists are comma-separated; every combination runs.",
+                 "tofu-perf");
+    tofu::cli::set_version(app, "tofu-perf");
+    app.fallthrough(); // the case options also after `server ADDRESS` and `client ADDRESS`
+    app.require_subcommand(0, 1);
+    app.add_subcommand("run", "each case: a server in a child process, the client in this one (the default)");
+    CLI::App* server = app.add_subcommand("server", "the server side alone: prints 'listening on ADDRESS', results");
+    CLI::App* client = app.add_subcommand("client", "the client side alone, against such a server");
+    std::vector<std::pair<const CLI::App*, const CLI::Option*>> addresses;
+    for (CLI::App* command : {server, client}) {
+        addresses.emplace_back(command, command->add_option("ADDRESS", options.address, "tcp|HOST|PORT or uds|PATH")
+                                            ->check(tofu::cli::address_value));
     }
-    if ((options.command == "server" || options.command == "client") && options.address.empty()) {
-        return usage_error(options.command + " needs an ADDRESS (tcp|host|port or uds|path)");
-    }
-    for (const std::string& impl : options.impls) {
-        if (impl != "tofu" && impl != "zmq" && impl != "nng") return usage_error("unknown --impl '" + impl + "'");
-    }
-    return -1;
+    const auto list = [&app](const std::string& name, auto& values, const std::string& help) {
+        return app.add_option(name, values, help)->delimiter(',')->allow_extra_args(false);
+    };
+    app.add_flag("--all", options.all,
+                 "the whole matrix: tofu poll and epoll, zmq, nng x tcp, uds x 64 B, 1 KiB, 65535 B throughput "
+                 "and 64 B latency, then a table");
+    list("--impl", options.impls, "implementations: tofu, zmq, nng (default tofu)")
+        ->check(CLI::IsMember({"tofu", "zmq", "nng"}) & compiled_impl);
+    app.add_flag("--peers", options.peers, "also run zmq and nng, those compiled in");
+    list("--backend", options.backends, "tofu poller backends (default automatic: TOFU_BACKEND or epoll)")
+        ->check(tofu::cli::backend_value());
+    list("--transport", options.transports, "tcp (127.0.0.1) or uds (a socket in a temporary directory)")
+        ->check(CLI::IsMember({"tcp", "uds"}));
+    list("--mode", options.modes, "throughput or latency")->check(CLI::IsMember({"throughput", "latency"}));
+    list("--size", options.sizes, "payload bytes, at most 65535: a tofu body's limit (default 64)")
+        ->transform(tofu::cli::size_value)
+        ->check(CLI::Range(std::size_t{0}, tofu::max_body_size));
+    app.add_option("--count", options.count,
+                   "messages (throughput) or timed round trips (latency); default: 64 B 3M, 1 KiB 1M, 65535 B 50K; "
+                   "latency 20K")
+        ->transform(tofu::cli::size_value)
+        ->check(tofu::cli::positive);
+    app.add_option("--warmup", options.warmup, "untimed round trips before a latency run")
+        ->capture_default_str()
+        ->transform(tofu::cli::size_value);
+    app.add_option("--max-seconds", options.max_seconds,
+                   "throughput: stop sending after S seconds, whatever the count (0: no limit)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--repeat", options.repeat, "run each case R times, report the median")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
+    app.add_option("--max-messages", options.max_messages, "tofu engine pool: messages")
+        ->capture_default_str()
+        ->transform(tofu::cli::size_value)
+        ->check(tofu::cli::positive);
+    app.add_option("--memory-limit", options.memory_limit, "tofu engine pool: bytes (64K, 32M, ...)")
+        ->capture_default_str()
+        ->transform(tofu::cli::size_value);
+    app.add_flag("--verbose", options.verbose, "also print every single run of a repeated case");
+    app.add_flag("--json", options.json, "results as a JSON array on stdout, one object per case, instead of lines");
+    app.add_flag("-q,--quiet", options.quiet, "no progress lines and no engine counters on stderr");
+    const auto check = [&addresses] {
+        for (const auto& [command, address] : addresses) {
+            if (command->parsed()) tofu::cli::require(*address);
+        }
+    };
+    if (const std::optional<int> code = tofu::cli::parse(app, argc, argv, check)) return code;
+    if (server->parsed()) options.command = Command::server;
+    if (client->parsed()) options.command = Command::client;
+    return std::nullopt;
 }
 
 // ---- the server process -----------------------------------------------------
@@ -259,6 +208,10 @@ std::string self_path() {
     return error ? std::string("tofu-perf") : path.string();
 }
 
+// The server process running now, for the signal watcher: a SIGINT or
+// SIGTERM must not leave it behind.
+std::atomic<pid_t> running_server{-1};
+
 class ServerProcess {
 public:
     ServerProcess() = default;
@@ -266,6 +219,7 @@ public:
     ServerProcess& operator=(const ServerProcess&) = delete;
     ~ServerProcess() {
         if (pid_ > 0) {
+            running_server.store(-1);
             ::kill(pid_, SIGKILL);
             ::waitpid(pid_, nullptr, 0);
         }
@@ -284,42 +238,34 @@ public:
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+        // This process blocks SIGINT and SIGTERM for its watcher thread; the
+        // server must not inherit that, or a Ctrl-C would leave it running.
+        posix_spawnattr_t attributes;
+        posix_spawnattr_init(&attributes);
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setsigmask(&attributes, &none);
+        posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
         std::vector<char*> argv;
         for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
         argv.push_back(nullptr);
-        const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        const int rc = posix_spawn(&pid_, argv[0], &actions, &attributes, argv.data(), environ);
+        posix_spawnattr_destroy(&attributes);
         posix_spawn_file_actions_destroy(&actions);
         ::close(fds[1]);
         fd_ = fds[0];
+        lines_.reset(fd_);
         if (rc != 0) {
             pid_ = -1;
             error = std::string("spawn ") + argv[0] + ": " + std::strerror(rc);
             return false;
         }
+        running_server.store(pid_);
         return true;
     }
 
     // The next line the server prints, or nothing on timeout / end of output.
-    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-        const Clock::time_point deadline = Clock::now() + timeout;
-        for (;;) {
-            if (const std::size_t at = buffer_.find('\n'); at != std::string::npos) {
-                std::string line = buffer_.substr(0, at);
-                buffer_.erase(0, at + 1);
-                return line;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) return std::nullopt;
-            pollfd pfd{fd_, POLLIN, 0};
-            const int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-            if (ready < 0 && errno != EINTR) return std::nullopt;
-            if (ready <= 0) continue;
-            char chunk[512];
-            const ssize_t n = ::read(fd_, chunk, sizeof(chunk));
-            if (n <= 0) return std::nullopt;
-            buffer_.append(chunk, static_cast<std::size_t>(n));
-        }
-    }
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout) { return lines_.read_line(timeout); }
 
     // Waits for the exit; kills it after `timeout`. The exit code, or -1.
     int wait(std::chrono::milliseconds timeout) {
@@ -330,11 +276,11 @@ public:
             if (Clock::now() > deadline) {
                 ::kill(pid_, SIGKILL);
                 ::waitpid(pid_, &status, 0);
-                pid_ = -1;
-                return -1;
+                break;
             }
             std::this_thread::sleep_for(2ms);
         }
+        running_server.store(-1);
         pid_ = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
@@ -342,7 +288,7 @@ public:
 private:
     pid_t pid_ = -1;
     int fd_ = -1;
-    std::string buffer_;
+    tofu::cli::LineReader lines_;
 };
 
 // ---- one case ---------------------------------------------------------------
@@ -377,16 +323,35 @@ std::vector<std::string> case_args(const Case& c) {
             "--warmup",  std::to_string(c.warmup),
             "--max-seconds", std::to_string(c.max_seconds),
             "--max-messages", std::to_string(c.max_messages),
-            "--memory-limit", std::to_string(c.memory_limit)};
+            "--memory-limit", std::to_string(c.memory_limit),
+            "--quiet"};
 }
 
-Outcome run_case(const Case& c, const std::filesystem::path& temp_dir, int serial) {
+std::string progress_name(const Case& c) {
+    std::ostringstream out;
+    out << c.label() << " " << to_string(c.transport) << " " << c.size << " B " << to_string(c.mode);
+    return out.str();
+}
+
+// Everything one `run` shares between its cases.
+struct Run {
+    std::filesystem::path temp_dir;
+    int repeat = 1;
+    bool verbose = false;
+    bool progress = true;
+    int serial = 0; // runs started, for unique socket names
+    int case_number = 0;
+    int case_total = 0;
+    int repetition = 0;
+    tofu::EngineStats client_stats; // summed over the tofu client engines
+    bool tofu_ran = false;
+};
+
+Outcome run_case(const Case& c, Run& run) {
     Outcome outcome;
     const Impl* impl = find_impl(c.impl);
-    if (impl == nullptr) {
-        outcome.error = c.impl + " not compiled in";
-        return outcome;
-    }
+    const std::filesystem::path& temp_dir = run.temp_dir;
+    const int serial = ++run.serial;
     const tofu::Address listen_at =
         c.transport == Transport::tcp
             ? tofu::tcp("127.0.0.1", 0)
@@ -407,6 +372,13 @@ Outcome run_case(const Case& c, const std::filesystem::path& temp_dir, int seria
         outcome.error = "server printed a bad address: " + *line;
         return outcome;
     }
+    // A whole matrix takes minutes: say what is going on, where results do
+    // not go. Only now, when the server is up: a script can rely on that.
+    if (run.progress) {
+        std::cerr << "case " << run.case_number << "/" << run.case_total << ": " << progress_name(c);
+        if (run.repeat > 1) std::cerr << " (run " << run.repetition << "/" << run.repeat << ")";
+        std::cerr << "..." << std::endl;
+    }
 
     std::optional<std::string> result_line;
     const std::function<bool()> server_done = [&] {
@@ -415,6 +387,10 @@ Outcome run_case(const Case& c, const std::filesystem::path& temp_dir, int seria
         return result_line && result_line->rfind("result ", 0) == 0;
     };
     ClientResult client = impl->client(c, address.value(), server_done);
+    if (client.engine_stats) {
+        tofu::cli::add_stats(run.client_stats, *client.engine_stats);
+        run.tofu_ran = true;
+    }
     const int exit_code = server.wait(client.ok ? 10s : 1s);
 
     if (!client.ok) {
@@ -470,11 +446,15 @@ std::string format_line(const Case& c, const Outcome& o, int runs) {
 }
 
 // Runs a case `repeat` times; the median run by the case's main figure.
-Outcome run_repeated(const Case& c, const std::filesystem::path& temp_dir, int repeat, bool verbose, int& serial) {
+Outcome run_repeated(const Case& c, Run& run) {
+    ++run.case_number;
     std::vector<Outcome> runs;
-    for (int i = 0; i < repeat; ++i) {
-        Outcome outcome = run_case(c, temp_dir, ++serial);
-        if (verbose && repeat > 1) std::cout << "  run " << (i + 1) << ": " << format_line(c, outcome, 1) << std::endl;
+    for (int i = 0; i < run.repeat; ++i) {
+        run.repetition = i + 1;
+        Outcome outcome = run_case(c, run);
+        if (run.verbose && run.repeat > 1) {
+            std::cout << "  run " << (i + 1) << ": " << format_line(c, outcome, 1) << std::endl;
+        }
         if (!outcome.ok) return outcome;
         runs.push_back(outcome);
     }
@@ -491,13 +471,21 @@ Outcome run_repeated(const Case& c, const std::filesystem::path& temp_dir, int r
     return median;
 }
 
+// Under $TMPDIR (else /tmp), for the Unix sockets of the uds cases.
 class TempDir {
 public:
     TempDir() {
-        char pattern[] = "/tmp/tofu-perf-XXXXXX";
-        if (::mkdtemp(pattern) != nullptr) path_ = pattern;
+        std::error_code error;
+        std::filesystem::path base = std::filesystem::temp_directory_path(error);
+        if (error) base = "/tmp";
+        std::string pattern = (base / "tofu-perf-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
     }
-    ~TempDir() {
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() { remove(); }
+
+    void remove() {
         std::error_code error;
         if (!path_.empty()) std::filesystem::remove_all(path_, error);
     }
@@ -540,118 +528,181 @@ void print_table(const std::vector<std::string>& columns,
                  "latency: median/p99 round trip\n";
 }
 
-int run_matrix(Options& options) {
+std::string json_string(std::string_view text) {
+    std::string quoted = "\"";
+    for (char ch : text) {
+        if (ch == '"' || ch == '\\') quoted += '\\';
+        if (static_cast<unsigned char>(ch) < 0x20) {
+            quoted += ' '; // only error texts could hold one, and a space reads as well there
+            continue;
+        }
+        quoted += ch;
+    }
+    return quoted + "\"";
+}
+
+// One object per case, with the figures of its result line.
+std::string json_object(const Case& c, const Outcome& o, int runs) {
+    std::ostringstream out;
+    out << std::setprecision(17) << "{\"impl\": " << json_string(c.label()) << ", \"transport\": "
+        << json_string(to_string(c.transport)) << ", \"mode\": " << json_string(to_string(c.mode))
+        << ", \"size\": " << c.size << ", \"runs\": " << runs << ", \"ok\": " << (o.ok ? "true" : "false");
+    if (!o.ok) {
+        out << ", \"error\": " << json_string(o.error) << "}";
+        return out.str();
+    }
+    if (c.mode == Mode::throughput) {
+        out << ", \"count\": " << c.count << ", \"messages\": " << o.messages << ", \"seconds\": " << o.seconds
+            << ", \"msgs_per_s\": " << o.msgs_per_s << ", \"mb_per_s\": " << o.mb_per_s;
+    } else {
+        out << ", \"round_trips\": " << o.round_trips << ", \"median_us\": " << o.median_us
+            << ", \"p99_us\": " << o.p99_us;
+    }
+    return out.str() + "}";
+}
+
+std::vector<tofu::Backend> backends_of(const std::vector<std::string>& names) {
+    std::vector<tofu::Backend> backends;
+    for (const std::string& name : names) backends.push_back(*tofu::backend_from_string(name));
+    return backends;
+}
+
+Transport transport_of(std::string_view name) { return name == "uds" ? Transport::uds : Transport::tcp; }
+Mode mode_of(std::string_view name) { return name == "latency" ? Mode::latency : Mode::throughput; }
+
+Case case_of(const Options& options, const std::string& impl, tofu::Backend backend, Transport transport, Mode mode,
+             std::size_t size) {
+    Case c;
+    c.impl = impl;
+    c.backend = backend;
+    c.transport = transport;
+    c.mode = mode;
+    c.size = size;
+    c.count = options.count != 0 ? options.count : default_count(mode, size);
+    c.warmup = options.warmup;
+    c.max_seconds = options.max_seconds;
+    c.max_messages = options.max_messages;
+    c.memory_limit = options.memory_limit;
+    c.print_stats = !options.quiet;
+    return c;
+}
+
+int run_matrix(const Options& options) {
     std::vector<std::pair<std::string, tofu::Backend>> impls; // (impl, backend)
     std::vector<std::string> wanted = options.impls;
-    if (options.command == "all") {
-        options.backends = {tofu::Backend::poll};
-        if (tofu::backend_available(tofu::Backend::epoll)) options.backends.push_back(tofu::Backend::epoll);
-        options.transports = {Transport::tcp, Transport::uds};
+    std::vector<tofu::Backend> backends = backends_of(options.backends);
+    std::vector<Transport> transports;
+    for (const std::string& name : options.transports) transports.push_back(transport_of(name));
+    bool peers = options.peers;
+    if (options.all) {
+        backends = {tofu::Backend::poll};
+        if (tofu::backend_available(tofu::Backend::epoll)) backends.push_back(tofu::Backend::epoll);
+        transports = {Transport::tcp, Transport::uds};
         wanted = {"tofu"};
-        options.peers = true;
+        peers = true;
     }
-    if (options.peers) {
+    if (peers) {
         for (const char* peer : {"zmq", "nng"}) {
-            if (std::find(wanted.begin(), wanted.end(), peer) == wanted.end()) wanted.emplace_back(peer);
+            if (find_impl(peer) == nullptr) {
+                std::cerr << "tofu-perf: " << library_of(peer) << " not compiled in: skipped" << std::endl;
+            } else if (std::find(wanted.begin(), wanted.end(), peer) == wanted.end()) {
+                wanted.emplace_back(peer);
+            }
         }
     }
     for (const std::string& impl : wanted) {
         if (impl == "tofu") {
-            for (tofu::Backend backend : options.backends) impls.emplace_back(impl, backend);
-        } else if (find_impl(impl) != nullptr) {
-            impls.emplace_back(impl, tofu::Backend::automatic);
+            for (tofu::Backend backend : backends) impls.emplace_back(impl, backend);
         } else {
-            std::cout << (impl == "zmq" ? "libzmq" : impl) << " not installed: skipped" << std::endl;
+            impls.emplace_back(impl, tofu::Backend::automatic);
         }
     }
 
     // (mode, size) pairs in the order they run
     std::vector<std::pair<Mode, std::size_t>> shapes;
-    if (options.command == "all") {
+    if (options.all) {
         // 65,535 B is "64 KiB" here: the largest body a tofu message holds
         for (std::size_t size : {std::size_t{64}, std::size_t{1024}, tofu::max_body_size}) {
             shapes.emplace_back(Mode::throughput, size);
         }
         shapes.emplace_back(Mode::latency, 64);
     } else {
-        for (Mode mode : options.modes) {
-            for (std::size_t size : options.sizes) shapes.emplace_back(mode, size);
+        for (const std::string& mode : options.modes) {
+            for (std::size_t size : options.sizes) shapes.emplace_back(mode_of(mode), size);
         }
     }
 
+    // Before the watcher thread and the engines' threads exist, so all inherit the mask.
+    tofu::cli::SignalWatcher::block_signals();
     TempDir temp_dir;
     if (temp_dir.path().empty()) {
         std::cerr << "tofu-perf: cannot create a temporary directory\n";
         return 1;
     }
-    int serial = 0;
+    // Interrupted: no server process and no temporary directory may outlive
+    // us; then the signal ends the process as it would have without us.
+    tofu::cli::SignalWatcher interrupted([&temp_dir](int number) {
+        if (const pid_t server = running_server.exchange(-1); server > 0) {
+            ::kill(server, SIGKILL);
+            ::waitpid(server, nullptr, 0);
+        }
+        temp_dir.remove();
+        tofu::cli::SignalWatcher::die_of(number);
+    });
+
+    Run run;
+    run.temp_dir = temp_dir.path();
+    run.repeat = options.repeat;
+    run.verbose = options.verbose;
+    run.progress = !options.quiet;
+    run.case_total = static_cast<int>(shapes.size() * transports.size() * impls.size());
     bool all_ok = true;
     std::vector<std::string> columns;
     for (const auto& [impl, backend] : impls) {
-        Case c;
-        c.impl = impl;
-        c.backend = backend;
-        columns.push_back(c.label());
+        columns.push_back(case_of(options, impl, backend, Transport::tcp, Mode::throughput, 0).label());
     }
     std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows;
+    std::vector<std::string> json_objects;
     for (const auto& [mode, size] : shapes) {
-        for (Transport transport : options.transports) {
+        for (Transport transport : transports) {
             std::ostringstream name;
             name << to_string(mode) << " " << to_string(transport) << " " << size << " B";
             rows.emplace_back(name.str(), std::map<std::string, std::string>{});
             for (const auto& [impl, backend] : impls) {
-                Case c;
-                c.impl = impl;
-                c.backend = backend;
-                c.transport = transport;
-                c.mode = mode;
-                c.size = size;
-                c.count = options.count.value_or(default_count(mode, size));
-                c.warmup = options.warmup;
-                c.max_seconds = options.max_seconds;
-                c.max_messages = options.max_messages;
-                c.memory_limit = options.memory_limit;
-                const Outcome outcome = run_repeated(c, temp_dir.path(), options.repeat, options.verbose, serial);
-                std::cout << format_line(c, outcome, options.repeat) << std::endl;
+                const Case c = case_of(options, impl, backend, transport, mode, size);
+                const Outcome outcome = run_repeated(c, run);
+                if (options.json) json_objects.push_back(json_object(c, outcome, options.repeat));
+                else std::cout << format_line(c, outcome, options.repeat) << std::endl;
                 all_ok = all_ok && outcome.ok;
                 rows.back().second[c.label()] = table_cell(c, outcome);
             }
         }
     }
-    if (options.command == "all" || rows.size() * columns.size() > 2) print_table(columns, rows);
+    if (options.json) {
+        std::cout << "[";
+        for (std::size_t i = 0; i < json_objects.size(); ++i) {
+            std::cout << (i == 0 ? "\n  " : ",\n  ") << json_objects[i];
+        }
+        std::cout << "\n]" << std::endl;
+    } else if (options.all || rows.size() * columns.size() > 2) {
+        print_table(columns, rows);
+    }
+    if (run.tofu_ran && !options.quiet) tofu::cli::print_stats(std::cerr, "tofu-perf client", run.client_stats);
     return all_ok ? 0 : 1;
 }
 
 Case single_case(const Options& options) {
-    Case c;
-    c.impl = options.impls.front();
-    c.backend = options.backends.front();
-    c.transport = options.transports.front();
-    c.mode = options.modes.front();
-    c.size = options.sizes.front();
-    c.count = options.count.value_or(default_count(c.mode, c.size));
-    c.warmup = options.warmup;
-    c.max_seconds = options.max_seconds;
-    c.max_messages = options.max_messages;
-    c.memory_limit = options.memory_limit;
-    return c;
+    return case_of(options, options.impls.front(), backends_of(options.backends).front(),
+                   transport_of(options.transports.front()), mode_of(options.modes.front()), options.sizes.front());
 }
 
 int run_server(const Options& options) {
     const Case c = single_case(options);
-    const Impl* impl = find_impl(c.impl);
-    if (impl == nullptr) return usage_error(c.impl + " is not compiled into this tofu-perf");
-    tofu::Result<tofu::Address> where = tofu::parse_address(options.address);
-    if (!where) return usage_error("bad ADDRESS '" + options.address + "': " + std::string(tofu::to_string(where.status())));
-    return impl->serve(c, where.value());
+    return find_impl(c.impl)->serve(c, tofu::parse_address(options.address).value());
 }
 
 int run_client(const Options& options) {
     const Case c = single_case(options);
-    const Impl* impl = find_impl(c.impl);
-    if (impl == nullptr) return usage_error(c.impl + " is not compiled into this tofu-perf");
-    tofu::Result<tofu::Address> where = tofu::parse_address(options.address);
-    if (!where) return usage_error("bad ADDRESS '" + options.address + "': " + std::string(tofu::to_string(where.status())));
     // Alone, the client cannot see the server's result: it lingers a moment
     // so that what it queued is delivered (the server prints the figures).
     const std::function<bool()> linger = [] {
@@ -659,19 +710,22 @@ int run_client(const Options& options) {
         return true;
     };
     const Clock::time_point start = Clock::now();
-    ClientResult result = impl->client(c, where.value(), linger);
+    ClientResult result = find_impl(c.impl)->client(c, tofu::parse_address(options.address).value(), linger);
+    if (result.engine_stats && !options.quiet) {
+        tofu::cli::print_stats(std::cerr, "tofu-perf client", *result.engine_stats);
+    }
     if (!result.ok) {
         std::cerr << "tofu-perf client: " << result.error << "\n";
         return 1;
     }
-    Outcome outcome;
-    outcome.ok = true;
     if (c.mode == Mode::throughput) {
         std::cout << c.label() << " sent " << c.count << " messages of " << c.size << " B in "
                   << std::chrono::duration<double>(Clock::now() - start - 1s).count()
                   << " s (the server prints the throughput)" << std::endl;
         return 0;
     }
+    Outcome outcome;
+    outcome.ok = true;
     std::sort(result.round_trip_ns.begin(), result.round_trip_ns.end());
     outcome.round_trips = result.round_trip_ns.size();
     outcome.median_us = percentile(result.round_trip_ns, 0.50) / 1000.0;
@@ -685,15 +739,17 @@ int run_client(const Options& options) {
 
 int main(int argc, char** argv) {
     perf::Options options;
-    if (const int code = perf::parse(argc, argv, options); code >= 0) return code;
+    if (const std::optional<int> code = perf::parse(argc, argv, options)) return *code;
     // A vanished peer must be an error status, never a SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
     try {
-        if (options.command == "server") return perf::run_server(options);
-        if (options.command == "client") return perf::run_client(options);
-        return perf::run_matrix(options);
+        switch (options.command) {
+        case perf::Command::server: return perf::run_server(options);
+        case perf::Command::client: return perf::run_client(options);
+        case perf::Command::run: return perf::run_matrix(options);
+        }
     } catch (const std::exception& error) {
         std::cerr << "tofu-perf: " << error.what() << "\n";
-        return 1;
     }
+    return tofu::cli::exit_failure;
 }

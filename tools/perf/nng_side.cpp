@@ -138,31 +138,16 @@ ClientResult nng_client(const Case& c, const tofu::Address& server, const std::f
                 return result;
             }
         }
-        // nng_close would drop what is still queued: wait for the server.
-        if (!server_done()) {
-            result.error = "the server did not report";
-            return result;
-        }
-        result.ok = true;
-        return result;
+        return after_server_report(server_done);
     }
     nng_socket_set_ms(socket.get(), NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     std::string buffer(c.size, 'x');
-    result.round_trip_ns.reserve(c.count);
-    for (std::uint64_t i = 0; i < c.warmup + c.count; ++i) {
-        const Clock::time_point start = Clock::now();
+    return time_round_trips(c, [&] {
         std::size_t size = buffer.size();
         int rv = nng_send(socket.get(), buffer.data(), buffer.size(), 0);
         if (rv == 0) rv = nng_recv(socket.get(), buffer.data(), &size, 0);
-        if (rv != 0) {
-            result.error = nng_error("round trip", rv);
-            return result;
-        }
-        const Clock::time_point end = Clock::now();
-        if (i >= c.warmup) result.round_trip_ns.push_back(std::chrono::duration<double, std::nano>(end - start).count());
-    }
-    result.ok = true;
-    return result;
+        return rv == 0 ? std::string() : nng_error("round trip", rv);
+    });
 }
 
 } // namespace perf

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@ struct Case {
     // tofu engine options
     std::size_t max_messages = 4096;
     std::size_t memory_limit = std::size_t{64} << 20;
+    // A server alone prints its engine's counters at exit; the driver's children do not.
+    bool print_stats = true;
 
     // "tofu-epoll", "zmq", ...
     std::string label() const;
@@ -56,6 +59,7 @@ struct ClientResult {
     bool ok = false;
     std::string error;
     std::vector<double> round_trip_ns; // latency mode
+    std::optional<tofu::EngineStats> engine_stats; // tofu: the client engine's counters
 };
 
 // Client side. Throughput: send `count` messages, then call `server_done`
@@ -83,11 +87,39 @@ inline std::chrono::steady_clock::time_point deadline_of(const Case& c) {
     return std::chrono::steady_clock::now() +
            std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(c.max_seconds));
 }
+// The throughput client's end: its sockets must stay open until the server
+// has everything, else closing them could drop what is still queued.
+inline ClientResult after_server_report(const std::function<bool()>& server_done) {
+    ClientResult result;
+    if (server_done()) result.ok = true;
+    else result.error = "the server did not report";
+    return result;
+}
 void print_listening(const tofu::Address& address);
 void print_result(std::uint64_t messages, std::chrono::nanoseconds elapsed);
 void print_server_error(const std::string& what);
 
 using Clock = std::chrono::steady_clock;
+
+// Latency client: warmup + count round trips, one at a time, each timed.
+// `round_trip()` sends one message and receives the answer; it returns what
+// failed, or an empty string.
+template <typename RoundTrip>
+ClientResult time_round_trips(const Case& c, RoundTrip round_trip) {
+    ClientResult result;
+    result.round_trip_ns.reserve(c.count);
+    for (std::uint64_t i = 0; i < c.warmup + c.count; ++i) {
+        const Clock::time_point start = Clock::now();
+        if (std::string error = round_trip(); !error.empty()) {
+            result.error = std::move(error);
+            return result;
+        }
+        const Clock::time_point end = Clock::now();
+        if (i >= c.warmup) result.round_trip_ns.push_back(std::chrono::duration<double, std::nano>(end - start).count());
+    }
+    result.ok = true;
+    return result;
+}
 
 // Implementations (defined in their own files).
 int tofu_serve(const Case& c, const tofu::Address& where);

@@ -10,6 +10,8 @@
 // request, so neither side allocates in the loop.
 #include "perf/perf.hpp"
 
+#include "common/stats.hpp"
+
 #include <tofu/tofu.hpp>
 
 #include <cstring>
@@ -157,12 +159,7 @@ ClientResult throughput_client(Connection& connection, const Case& c, const std:
             return result;
         }
     }
-    if (!server_done()) {
-        result.error = "the server did not report";
-        return result;
-    }
-    result.ok = true;
-    return result;
+    return after_server_report(server_done);
 }
 
 ClientResult latency_client(Connection& connection, const Case& c) {
@@ -258,6 +255,7 @@ int tofu_serve(const Case& c, const tofu::Address& where) {
                     print_server_error("client left after " + std::to_string(received_count) + " messages");
                     return 1;
                 }
+                if (c.print_stats) tofu::cli::print_stats(std::cerr, "tofu-perf server", engine.stats());
                 return 0;
             } else if (msg->status() != tofu::Status::pool_empty) {
                 std::cerr << "tofu-perf server: channel " << msg->channel() << ": " << describe(*msg) << "\n";
@@ -300,6 +298,7 @@ ClientResult tofu_client(const Case& c, const tofu::Address& server, const std::
     if (!connection) return result;
     result = c.mode == Mode::throughput ? throughput_client(*connection, c, server_done) : latency_client(*connection, c);
     say_bye(*connection);
+    result.engine_stats = connection->engine.stats();
     return result;
 }
 

@@ -114,27 +114,16 @@ ClientResult zmq_client(const Case& c, const tofu::Address& server, const std::f
                 return result;
             }
         }
-        if (!server_done()) {
-            result.error = "the server did not report";
-            return result;
-        }
-        result.ok = true;
-        return result;
+        return after_server_report(server_done);
     }
     std::string buffer(c.size, 'x');
-    result.round_trip_ns.reserve(c.count);
-    for (std::uint64_t i = 0; i < c.warmup + c.count; ++i) {
-        const Clock::time_point start = Clock::now();
+    return time_round_trips(c, [&] {
         if (zmq_send(socket.get(), buffer.data(), buffer.size(), 0) < 0 ||
             zmq_recv(socket.get(), buffer.data(), buffer.size(), 0) < 0) {
-            result.error = zmq_error("round trip");
-            return result;
+            return zmq_error("round trip");
         }
-        const Clock::time_point end = Clock::now();
-        if (i >= c.warmup) result.round_trip_ns.push_back(std::chrono::duration<double, std::nano>(end - start).count());
-    }
-    result.ok = true;
-    return result;
+        return std::string();
+    });
 }
 
 } // namespace perf

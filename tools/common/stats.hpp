@@ -1,0 +1,42 @@
+#pragma once
+// The engine counters as one summary line, printed by the tools at exit, and
+// a sum for tofu-perf, whose client side makes an engine per case.
+#include <tofu/engine.hpp>
+
+#include <cstddef>
+#include <ostream>
+#include <string_view>
+
+namespace tofu::cli {
+
+inline void add_stats(EngineStats& total, const EngineStats& more) {
+    total.connections_accepted += more.connections_accepted;
+    total.connections_refused += more.connections_refused;
+    total.accept_pauses += more.accept_pauses;
+    total.channels_closed += more.channels_closed;
+    for (std::size_t i = 0; i < total.closed_by_status.size(); ++i) {
+        total.closed_by_status[i] += more.closed_by_status[i];
+    }
+    for (std::size_t i = 0; i < total.closed_by_limit.size(); ++i) total.closed_by_limit[i] += more.closed_by_limit[i];
+}
+
+// e.g. "tofu-echo: stats: 2 accepted, 0 refused, 2 channels closed (success 1, peer_closed 1), 0 accept pauses"
+inline void print_stats(std::ostream& out, std::string_view tool, const EngineStats& stats) {
+    out << tool << ": stats: " << stats.connections_accepted << " accepted, " << stats.connections_refused
+        << " refused, " << stats.channels_closed << " channels closed";
+    std::string_view separator = " (";
+    for (std::size_t i = 0; i < stats.closed_by_status.size(); ++i) {
+        if (stats.closed_by_status[i] == 0) continue;
+        out << separator << status_from_byte(static_cast<std::uint8_t>(i)) << " " << stats.closed_by_status[i];
+        separator = ", ";
+    }
+    for (std::size_t i = 0; i < stats.closed_by_limit.size(); ++i) {
+        if (stats.closed_by_limit[i] == 0) continue;
+        out << separator << to_string(static_cast<Limit>(i)) << " " << stats.closed_by_limit[i];
+        separator = ", ";
+    }
+    if (separator == ", ") out << ")";
+    out << ", " << stats.accept_pauses << " accept pauses\n";
+}
+
+} // namespace tofu::cli
