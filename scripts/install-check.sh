@@ -25,6 +25,8 @@ for kind in static shared; do
     cmake --install "$build" --prefix "$scratch/$kind-installed" >/dev/null
     mv "$scratch/$kind-installed" "$scratch/$kind"
     prefix="$scratch/$kind"
+    "$prefix/bin/tofu-echo" --version | grep -qx "tofu-echo $(sed -n 's/^project(tofu VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)" ||
+        { echo "install: the installed tofu-echo does not run or names another version" >&2; exit 1; }
     pc=$(find "$prefix" -name tofu.pc)
     if grep -q "$scratch\|$root" "$pc"; then
         echo "install: tofu.pc names an absolute build or install path:" >&2

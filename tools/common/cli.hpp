@@ -4,6 +4,7 @@
 // own words (its address parser, its backend names). Header-only.
 #include <tofu/address.hpp>
 #include <tofu/engine.hpp>
+#include <tofu/version.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -16,10 +17,6 @@
 #include <string_view>
 #include <vector>
 
-#ifndef TOFU_VERSION
-#error "TOFU_VERSION is defined by tools/CMakeLists.txt from the project version"
-#endif
-
 namespace tofu::cli {
 
 inline constexpr int exit_failure = 1;
@@ -27,9 +24,9 @@ inline constexpr int exit_failure = 1;
 // every Unix tool uses.
 inline constexpr int exit_usage = 2;
 
-// Adds -V/--version; the version is the tofu project's.
+// Adds -V/--version: the version of the tofu library the tool runs with.
 inline void set_version(CLI::App& app, std::string_view tool) {
-    app.set_version_flag("-V,--version", std::string(tool) + " " + TOFU_VERSION);
+    app.set_version_flag("-V,--version", std::string(tool) + " " + std::string(tofu::version().text));
 }
 
 // Parses argv into `app`, then runs `check`, which may throw a CLI11 error
