@@ -83,7 +83,8 @@ tofu::Message::Ptr receive(tofu::ChannelGroup& group, std::string& error, std::c
         if (!msg->from_engine()) return msg;
         if (msg->status() == tofu::Status::pool_empty || msg->status() == tofu::Status::receiver_update) continue;
         if (msg->opcode() == tofu::OpCode::WelcomeResponse && msg->status() == tofu::Status::success) return msg;
-        error = "engine: " + std::string(tofu::to_string(msg->opcode())) + " " + std::string(tofu::to_string(msg->status()));
+        error = "engine: " + std::string(tofu::to_string(msg->opcode())) + " " +
+                std::string(tofu::to_string(msg->status()));
         return {};
     }
     error = "timeout";
@@ -98,8 +99,8 @@ int helper_main(const char* address_text, const char* count_text) {
     const long count = std::strtol(count_text, nullptr, 10);
     if (!address || count <= 0) return 2;
     // The idle ends only wait; epoll keeps setting up 10,000 of them quick.
-    tofu::Engine engine(engine_options(tofu::backend_available(tofu::Backend::epoll) ? tofu::Backend::epoll
-                                                                                       : tofu::Backend::poll));
+    tofu::Engine engine(
+        engine_options(tofu::backend_available(tofu::Backend::epoll) ? tofu::Backend::epoll : tofu::Backend::poll));
     tofu::ChannelGroup group = engine.create_group().value();
     std::string error;
     for (long done = 0; done < count;) {
@@ -129,8 +130,7 @@ int helper_main(const char* address_text, const char* count_text) {
     std::cout << "ready " << count << std::endl;
     // Idle until the benchmark closes our stdin (or dies).
     char sink[64];
-    while (::read(STDIN_FILENO, sink, sizeof(sink)) > 0) {
-    }
+    while (::read(STDIN_FILENO, sink, sizeof(sink)) > 0) {}
     return 0;
 }
 
@@ -303,8 +303,8 @@ Environment* environment_for(benchmark::State& state, tofu::Backend backend, std
 
 void set_counters(benchmark::State& state, std::int64_t messages) {
     state.SetItemsProcessed(messages);
-    state.counters["time_per_msg"] = benchmark::Counter(static_cast<double>(messages),
-                                                        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["time_per_msg"] =
+        benchmark::Counter(static_cast<double>(messages), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void pingpong(benchmark::State& state, tofu::Backend backend, std::size_t connections) {

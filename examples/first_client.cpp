@@ -35,7 +35,8 @@ bool parse_count(std::string_view text, int& count) {
 
 void print_answer(const tofu::Message& answer) {
     std::cout << "  answer id " << answer.message_id() << ": \"" << answer.body_text() << "\"";
-    for (const tofu::TextHeader& header : answer.headers()) std::cout << " [" << header.name << ": " << header.value << "]";
+    for (const tofu::TextHeader& header : answer.headers())
+        std::cout << " [" << header.name << ": " << header.value << "]";
     std::cout << "\n";
 }
 

@@ -55,8 +55,7 @@ int main(int argc, char** argv) {
         case tofu::OpCode::ByeRequest: // the client leaves
             msg->reply(tofu::OpCode::ByeResponse);
             break;
-        default:
-            continue; // nothing to answer
+        default: continue; // nothing to answer
         }
         // The same message goes back out; msg is empty now. If the client
         // has gone meanwhile, the message stays with us and says why.

@@ -41,9 +41,9 @@ constexpr std::size_t max_messages = 4;
     std::fprintf(stderr, "decoder_fuzz: check failed at line %d: %s\n", line, what);
     std::abort();
 }
-#define FUZZ_CHECK(condition)                                                                                      \
-    do {                                                                                                           \
-        if (!(condition)) fail(#condition, __LINE__);                                                              \
+#define FUZZ_CHECK(condition)                                                                                          \
+    do {                                                                                                               \
+        if (!(condition)) fail(#condition, __LINE__);                                                                  \
     } while (false)
 
 class Random {

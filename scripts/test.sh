@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test suite. Usage: scripts/test.sh [STAGE...]
-# Stages: plain install asan tsan sim fuzz windows kqueue macos (default: all of them,
+# Stages: lint plain install asan tsan sim fuzz windows kqueue macos (default: all of them,
 # in that order). Each failure makes the script exit non-zero; every stage prints
 # its own ctest (or libFuzzer) summary and how long it took.
+#   lint    clang-format on every C++ file, clang-tidy on src/ (scripts/lint.sh)
 #   install static and shared installs used by consumers (scripts/install-check.sh)
 #   sim     the deterministic simulation for 4 minutes (scripts/sim.sh)
 #   kqueue  the kqueue backend on Linux, on libkqueue (scripts/kqueue.sh)
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 jobs=${TOFU_JOBS:-2}
 bash scripts/deps.sh
 stages=("$@")
-((${#stages[@]})) || stages=(plain install asan tsan sim fuzz windows kqueue macos)
+((${#stages[@]})) || stages=(lint plain install asan tsan sim fuzz windows kqueue macos)
 
 run_preset() {
     local preset=$1
@@ -39,6 +40,7 @@ for stage in "${stages[@]}"; do
         ./build/fuzz/fuzz/engine_fuzz -max_total_time=60 -max_len=4096 -print_final_stats=1 "$scratch"
         rm -rf "$scratch"
         ;;
+    lint) bash scripts/lint.sh ;;
     install) bash scripts/install-check.sh ;;
     sim) bash scripts/sim.sh ;;
     windows) bash tools/windows/run-tests.sh ;;

@@ -1,8 +1,8 @@
 #pragma once
 // The engine (tofu's "Ampe"): one I/O thread, one message pool, channel groups.
-#include <tofu/export.hpp>
 #include <tofu/address.hpp>
 #include <tofu/backend.hpp>
+#include <tofu/export.hpp>
 #include <tofu/message.hpp>
 #include <tofu/pool.hpp>
 #include <tofu/result.hpp>
@@ -92,11 +92,11 @@ struct EngineStats {
     // tries again when one of the engine's channels closes, and every
     // 100 ms meanwhile.
     std::uint64_t accept_pauses = 0;
-    std::uint64_t channels_closed = 0; // one channel_closed each
+    std::uint64_t channels_closed = 0;                          // one channel_closed each
     std::array<std::uint64_t, status_count> closed_by_status{}; // refused and closed, by Status cause
     std::array<std::uint64_t, limit_count> closed_by_limit{};   // refused and closed, by Limit cause
-    std::uint64_t pending_handshakes = 0; // accepted, hello not delivered yet (now)
-    std::uint64_t channels_paused = 0;    // reading paused for lack of memory, pool or share (now)
+    std::uint64_t pending_handshakes = 0;                       // accepted, hello not delivered yet (now)
+    std::uint64_t channels_paused = 0; // reading paused for lack of memory, pool or share (now)
 
     std::uint64_t closed_by(Status cause) const noexcept { return closed_by_status[to_byte(cause)]; }
     std::uint64_t closed_by(Limit cause) const noexcept { return closed_by_limit[static_cast<std::size_t>(cause)]; }

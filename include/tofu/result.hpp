@@ -17,8 +17,7 @@ class TOFU_API Error : public std::runtime_error {
 public:
     explicit Error(Status status)
         : std::runtime_error(std::string("tofu: ") + std::string(to_string(status))), status_(status) {}
-    Error(Status status, const std::string& what)
-        : std::runtime_error(what), status_(status) {}
+    Error(Status status, const std::string& what) : std::runtime_error(what), status_(status) {}
     Status status() const noexcept { return status_; }
 
 private:

@@ -49,13 +49,10 @@ inline constexpr int status_count = 32;
 // Any byte above 31 reads as unknown_error, so a newer peer cannot make us
 // hold an enum value outside the declared range.
 constexpr Status status_from_byte(std::uint8_t byte) noexcept {
-    return byte > static_cast<std::uint8_t>(Status::unknown_error) ? Status::unknown_error
-                                                                   : static_cast<Status>(byte);
+    return byte > static_cast<std::uint8_t>(Status::unknown_error) ? Status::unknown_error : static_cast<Status>(byte);
 }
 
-constexpr std::uint8_t to_byte(Status status) noexcept {
-    return static_cast<std::uint8_t>(status);
-}
+constexpr std::uint8_t to_byte(Status status) noexcept { return static_cast<std::uint8_t>(status); }
 
 TOFU_API std::string_view to_string(Status status) noexcept;
 TOFU_API std::optional<Status> status_from_string(std::string_view name) noexcept;

@@ -14,9 +14,7 @@ std::atomic<std::uint64_t> next_message_id{1};
 
 // Messages kept back for the engine's own notifications (channel_closed,
 // pool_empty), inside the hard limit.
-std::size_t reserve_for(const Options& options) {
-    return std::clamp<std::size_t>(options.max_messages / 8, 1, 16);
-}
+std::size_t reserve_for(const Options& options) { return std::clamp<std::size_t>(options.max_messages / 8, 1, 16); }
 
 // What application get() cannot take, so that reading goes on while the
 // application's outgoing messages fill the pool (docs/design.md §4): at
@@ -61,9 +59,8 @@ Refusal check(const Options& options) {
     if (options.channel_share_messages > options.max_messages) {
         return refuse("channel_share_messages must not exceed max_messages");
     }
-    if (options.channel_share_bytes != 0 &&
-        (options.channel_share_bytes > options.memory_limit ||
-         options.channel_share_bytes < max_frame_size + sizeof(Message))) {
+    if (options.channel_share_bytes != 0 && (options.channel_share_bytes > options.memory_limit ||
+                                             options.channel_share_bytes < max_frame_size + sizeof(Message))) {
         return refuse("channel_share_bytes must hold one maximum-size message and fit in memory_limit");
     }
     return {};
@@ -124,8 +121,8 @@ Result<std::shared_ptr<EngineCore>> EngineCore::start(const Options& requested, 
 }
 
 Result<std::shared_ptr<EngineCore>> EngineCore::start_stepped(const Options& requested,
-                                                             std::unique_ptr<poller::Poller> poller,
-                                                             const Clock& clock, std::string* why) {
+                                                              std::unique_ptr<poller::Poller> poller,
+                                                              const Clock& clock, std::string* why) {
     if (const Refusal refusal = check(requested); refusal.status != Status::success) {
         if (why != nullptr) *why = refusal.why;
         return refusal.status;

@@ -43,7 +43,7 @@ struct GroupState {
     // Receive queue: the I/O thread appends whole batches, one consumer takes.
     std::mutex mutex;
     std::condition_variable ready;
-    MessageList queue;           // guarded by mutex
+    MessageList queue;             // guarded by mutex
     bool consumer_waiting = false; // guarded by mutex
     bool engine_gone = false;      // guarded by mutex
     // The one consumer takes the whole queue at once and pops from here
@@ -54,7 +54,7 @@ struct GroupState {
     void mark_engine_gone();
 
     // I/O-thread-only state.
-    MessageList outbox;        // delivered at the end of the reactor iteration
+    MessageList outbox; // delivered at the end of the reactor iteration
     bool outbox_listed = false;
     bool pool_empty_sent = false;    // one pool_empty per exhaustion episode
     bool pool_empty_pending = false; // owed, waiting for a reserve message
@@ -67,9 +67,7 @@ class ChannelNumbers {
 public:
     ChannelNumber allocate(GroupId group) noexcept;
     void release(ChannelNumber number) noexcept;
-    GroupId owner(ChannelNumber number) const noexcept {
-        return owners_[number].load(std::memory_order_acquire);
-    }
+    GroupId owner(ChannelNumber number) const noexcept { return owners_[number].load(std::memory_order_acquire); }
 
 private:
     std::mutex mutex_;
@@ -81,9 +79,9 @@ enum class CommandKind { post, add_group, remove_group, stop };
 
 struct Command {
     CommandKind kind = CommandKind::post;
-    Message* message = nullptr;         // post: owned by the command
-    GroupState* group = nullptr;        // post, remove_group
-    std::shared_ptr<GroupState> added;  // add_group
+    Message* message = nullptr;        // post: owned by the command
+    GroupState* group = nullptr;       // post, remove_group
+    std::shared_ptr<GroupState> added; // add_group
 };
 
 class EngineCore final : public PoolListener, public std::enable_shared_from_this<EngineCore> {
@@ -96,8 +94,8 @@ public:
     // steps it (reactor()), on the caller's thread, with `poller` (the
     // options' backend when null) and `clock`. No I/O thread is started.
     static Result<std::shared_ptr<EngineCore>> start_stepped(const Options& options,
-                                                             std::unique_ptr<poller::Poller> poller,
-                                                             const Clock& clock, std::string* why = nullptr);
+                                                             std::unique_ptr<poller::Poller> poller, const Clock& clock,
+                                                             std::string* why = nullptr);
     Reactor& reactor() noexcept { return *reactor_; }
     ~EngineCore();
 

@@ -100,8 +100,8 @@ Decoder::Step Decoder::feed(std::span<const std::byte> input) {
         case State::buffers: {
             if (!target_) return {Event::need_message, used};
             // Capacity for exactly what the frame announces, charged to the pool.
-            if (target_->header_buffer().reserve(frame_.headers_size, Status::invalid_headers_len, MemoryTier::inbound) !=
-                    Status::success ||
+            if (target_->header_buffer().reserve(frame_.headers_size, Status::invalid_headers_len,
+                                                 MemoryTier::inbound) != Status::success ||
                 target_->body_buffer().reserve(frame_.body_size, Status::invalid_body_len, MemoryTier::inbound) !=
                     Status::success) {
                 return {Event::need_memory, used};

@@ -47,7 +47,8 @@ Status MessageBuffer::resize(std::size_t size, Status too_long, MemoryTier tier)
     if (size > max_body_size) return too_long;
     if (size > capacity_) {
         // Geometric growth keeps appends amortised; the cap is the wire limit.
-        const std::size_t grown = std::min(max_body_size, std::max<std::size_t>({size, 64, std::size_t{capacity_} * 2}));
+        const std::size_t grown =
+            std::min(max_body_size, std::max<std::size_t>({size, 64, std::size_t{capacity_} * 2}));
         if (Status s = reserve(grown, too_long, tier); s != Status::success) {
             if (s != Status::allocation_failed) return s;
             if (Status exact = reserve(size, too_long, tier); exact != Status::success) return exact;
@@ -83,9 +84,7 @@ std::span<const std::byte> as_bytes(std::string_view text) noexcept {
     return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
 }
 
-bool has_line_break(std::string_view text) noexcept {
-    return text.find_first_of("\r\n") != std::string_view::npos;
-}
+bool has_line_break(std::string_view text) noexcept { return text.find_first_of("\r\n") != std::string_view::npos; }
 
 bool valid_name(std::string_view name) noexcept {
     return !name.empty() && name.find(':') == std::string_view::npos && !has_line_break(name);
@@ -108,9 +107,7 @@ bool next_line(std::string_view& rest, TextHeader& header) noexcept {
 
 } // namespace
 
-void TextHeaders::iterator::advance() {
-    at_end_ = rest_.empty() || !next_line(rest_, current_);
-}
+void TextHeaders::iterator::advance() { at_end_ = rest_.empty() || !next_line(rest_, current_); }
 
 Status validate_text_headers(std::span<const std::byte> block) noexcept {
     std::string_view rest = as_text(block);
@@ -128,9 +125,7 @@ Message::Message(Pool& pool) noexcept : pool_(&pool) {
     body_.pool_ = &pool;
 }
 
-void Message::Returner::operator()(Message* message) const noexcept {
-    message->pool_->give_back(message);
-}
+void Message::Returner::operator()(Message* message) const noexcept { message->pool_->give_back(message); }
 
 Status Message::add_header(std::string_view name, std::string_view value) {
     if (!valid_name(name) || !valid_value(value)) return Status::invalid_message;
@@ -198,8 +193,8 @@ Status Message::validate_for_post() const noexcept {
     if (op > static_cast<std::uint8_t>(OpCode::WelcomeResponse) || header_.opcode == OpCode::WelcomeResponse) {
         return Status::invalid_op_code;
     }
-    const bool streams = header_.opcode == OpCode::Request || header_.opcode == OpCode::Response ||
-                         header_.opcode == OpCode::Signal;
+    const bool streams =
+        header_.opcode == OpCode::Request || header_.opcode == OpCode::Response || header_.opcode == OpCode::Signal;
     if (header_.more && !streams) return Status::invalid_more_usage;
     if (header_.opcode == OpCode::Response && header_.message_id == 0) return Status::invalid_message_id;
     return Status::success;

@@ -43,9 +43,7 @@ constexpr std::array<std::string_view, status_count> status_names{
 
 } // namespace
 
-std::string_view to_string(Status status) noexcept {
-    return status_names[to_byte(status_from_byte(to_byte(status)))];
-}
+std::string_view to_string(Status status) noexcept { return status_names[to_byte(status_from_byte(to_byte(status)))]; }
 
 std::optional<Status> status_from_string(std::string_view name) noexcept {
     for (std::size_t i = 0; i < status_names.size(); ++i) {
@@ -54,8 +52,6 @@ std::optional<Status> status_from_string(std::string_view name) noexcept {
     return std::nullopt;
 }
 
-std::ostream& operator<<(std::ostream& out, Status status) {
-    return out << to_string(status);
-}
+std::ostream& operator<<(std::ostream& out, Status status) { return out << to_string(status); }
 
 } // namespace tofu

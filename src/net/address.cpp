@@ -87,8 +87,7 @@ Status connect_to(Message& message, const Address& address) {
 
 Result<Address> address_of(const Message& message) {
     const bool listener = message.opcode() == OpCode::WelcomeRequest || message.opcode() == OpCode::WelcomeResponse;
-    const std::optional<std::string_view> value =
-        message.find_header(listener ? listen_on_header : connect_to_header);
+    const std::optional<std::string_view> value = message.find_header(listener ? listen_on_header : connect_to_header);
     if (!value) return Status::wrong_address;
     return parse_address(*value);
 }

@@ -15,7 +15,8 @@ std::size_t describe_os_error(int code, std::span<char> into) noexcept {
                                           static_cast<DWORD>(code), 0, text, sizeof(text), nullptr);
     if (length == 0) std::snprintf(text, sizeof(text), "unknown error");
     // FormatMessage ends its sentences with ".\r\n"; a header value is one line.
-    std::replace_if(text, text + sizeof(text), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    std::replace_if(
+        text, text + sizeof(text), [](char c) { return c == '\r' || c == '\n'; }, ' ');
     std::size_t end = std::strlen(text);
     while (end != 0 && (text[end - 1] == ' ' || text[end - 1] == '.')) text[--end] = '\0';
     const int written = std::snprintf(into.data(), into.size(), "%d %s", code, text);

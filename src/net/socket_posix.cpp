@@ -203,9 +203,9 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
         rc = ::bind(socket.handle_, address.get(), address.length);
     }
     if (rc != 0) return errno == ENOENT || errno == ENOTDIR ? Status::uds_path_not_found : Status::listen_failed;
-    if (struct stat info {}; unix_path && is_socket_file(where.path, info)) {
-        socket.owned_ = OwnedPath{where.path, static_cast<std::uint64_t>(info.st_dev),
-                                  static_cast<std::uint64_t>(info.st_ino)};
+    if (struct stat info{}; unix_path && is_socket_file(where.path, info)) {
+        socket.owned_ =
+            OwnedPath{where.path, static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
     }
     if (::listen(socket.handle_, SOMAXCONN) != 0) return Status::listen_failed;
 

@@ -51,9 +51,7 @@ SOCKET make_socket(int family, int protocol) noexcept {
     return ::WSASocketW(family, SOCK_STREAM, protocol, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 }
 
-bool would_block(int error) noexcept {
-    return error == WSAEWOULDBLOCK || error == WSAEINPROGRESS;
-}
+bool would_block(int error) noexcept { return error == WSAEWOULDBLOCK || error == WSAEINPROGRESS; }
 
 // The connection is gone on the peer's side (or was torn down under us):
 // the same cases socket_posix.cpp maps to peer_disconnected.
@@ -67,10 +65,8 @@ bool disconnected(int error) noexcept {
     case WSAETIMEDOUT:
     case WSAEHOSTUNREACH:
     case WSAENETUNREACH:
-    case WSAEDISCON:
-        return true;
-    default:
-        return false;
+    case WSAEDISCON: return true;
+    default: return false;
     }
 }
 
@@ -173,9 +169,9 @@ bool is_socket_file(const std::string& path) noexcept {
 // Volume serial number and file index of the file itself (not of what a
 // reparse point would lead to); false when it cannot be opened.
 bool file_identity(const std::string& path, std::uint64_t& volume, std::uint64_t& index) noexcept {
-    const HANDLE file = ::CreateFileA(path.c_str(), FILE_READ_ATTRIBUTES,
-                                      FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING,
-                                      FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+    const HANDLE file =
+        ::CreateFileA(path.c_str(), FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                      nullptr, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
     if (file == INVALID_HANDLE_VALUE) return false;
     BY_HANDLE_FILE_INFORMATION info{};
     const bool ok = ::GetFileInformationByHandle(file, &info) != 0;
@@ -395,8 +391,8 @@ IoResult Socket::writev(std::span<const IoVec> parts) noexcept {
     const DWORD count = static_cast<DWORD>(std::min(parts.size(), max_iovecs));
     DWORD sent = 0;
     // WSASend does not modify the buffers; its signature just is not const.
-    if (::WSASend(static_cast<SOCKET>(handle_), const_cast<WSABUF*>(parts.data()), count, &sent, 0, nullptr,
-                  nullptr) != 0) {
+    if (::WSASend(static_cast<SOCKET>(handle_), const_cast<WSABUF*>(parts.data()), count, &sent, 0, nullptr, nullptr) !=
+        0) {
         return io_error(::WSAGetLastError(), Status::send_failed);
     }
     return {IoState::done, static_cast<std::size_t>(sent), Status::success};

@@ -131,9 +131,7 @@ Event to_event(const Registration& reg, ULONG events) noexcept {
     return event;
 }
 
-bool reportable(const Event& event) noexcept {
-    return event.readable || event.writable;
-}
+bool reportable(const Event& event) noexcept { return event.readable || event.writable; }
 
 class AfdPoller final : public Poller {
 public:
@@ -314,9 +312,7 @@ ULONG AfdPoller::desired_mask(const Registration& reg) const noexcept {
     return mask;
 }
 
-Event AfdPoller::remembered_event(const Registration& reg) const noexcept {
-    return to_event(reg, reg.seen);
-}
+Event AfdPoller::remembered_event(const Registration& reg) const noexcept { return to_event(reg, reg.seen); }
 
 bool AfdPoller::emit(Registration* reg, const Event& event, std::span<Event> events, std::size_t& count) {
     if (!reportable(event)) return true;
@@ -358,8 +354,7 @@ void AfdPoller::update(Registration* reg, std::span<Event> events, std::size_t& 
         // completes.
         if ((mask & ~reg->pending_mask) != 0) cancel(reg);
         return;
-    case PollState::cancelled:
-        return; // complete() queues it again
+    case PollState::cancelled: return; // complete() queues it again
     case PollState::idle:
         if (parked_polls_.contains(reg->socket)) return; // unpark() queues it again
         issue(reg, mask, events, count);

@@ -35,9 +35,7 @@ inline AfdStats& afd_stats() noexcept {
 }
 
 // Resets max_per_socket (the other counters are running totals).
-inline void reset_afd_max_per_socket() noexcept {
-    afd_stats().max_per_socket.store(0, std::memory_order_relaxed);
-}
+inline void reset_afd_max_per_socket() noexcept { afd_stats().max_per_socket.store(0, std::memory_order_relaxed); }
 
 // One afd poller's polls, by socket value; used on the poller's thread only.
 class AfdPollCount {
@@ -48,8 +46,7 @@ public:
         stats.outstanding.fetch_add(1, std::memory_order_relaxed);
         stats.issued.fetch_add(1, std::memory_order_relaxed);
         std::uint32_t max = stats.max_per_socket.load(std::memory_order_relaxed);
-        while (now > max && !stats.max_per_socket.compare_exchange_weak(max, now, std::memory_order_relaxed)) {
-        }
+        while (now > max && !stats.max_per_socket.compare_exchange_weak(max, now, std::memory_order_relaxed)) {}
     }
 
     void completed(net::NativeHandle socket) noexcept {

@@ -155,8 +155,8 @@ public:
             limit.tv_nsec = static_cast<long>(timeout.count() % 1000) * 1000000L;
         }
         const bool forever = timeout.count() < 0 && count == 0;
-        const int ready = ::kevent(kq_, submitting_.data(), static_cast<int>(submitting_.size()),
-                                   kernel_events_.data(), static_cast<int>(events.size()), forever ? nullptr : &limit);
+        const int ready = ::kevent(kq_, submitting_.data(), static_cast<int>(submitting_.size()), kernel_events_.data(),
+                                   static_cast<int>(events.size()), forever ? nullptr : &limit);
         if (ready < 0) {
             // EINTR comes from the scan, after every change was applied. On
             // any other failure the toggles are kept: applying one twice is

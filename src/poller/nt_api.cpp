@@ -80,8 +80,6 @@ Result<const Api*> api() noexcept {
     return &l.api;
 }
 
-const char* missing_function() noexcept {
-    return loaded().missing;
-}
+const char* missing_function() noexcept { return loaded().missing; }
 
 } // namespace tofu::poller::nt

@@ -53,8 +53,7 @@ public:
     // with the drain leaves the fd readable for the next wait.
     void drain() noexcept {
         unsigned char sink[64];
-        while (::read(read_fd_, sink, sizeof(sink)) > 0) {
-        }
+        while (::read(read_fd_, sink, sizeof(sink)) > 0) {}
     }
 
 private:

@@ -129,15 +129,13 @@ bool Pool::charge(std::size_t bytes, Tier tier) noexcept {
         std::size_t current = bytes_.load(std::memory_order_relaxed);
         // Reserve bytes in use stand outside the lower tiers' limit (and the
         // hard limit holds whatever this reads: they are at most the reserve).
-        const std::size_t discount = tier == Tier::notification
-                                         ? 0
-                                         : reserve_in_use_.load(std::memory_order_seq_cst) * reserve_footprint;
+        const std::size_t discount =
+            tier == Tier::notification ? 0 : reserve_in_use_.load(std::memory_order_seq_cst) * reserve_footprint;
         while (current + bytes <= limit + discount) {
             if (bytes_.compare_exchange_weak(current, current + bytes, std::memory_order_acq_rel)) {
                 std::size_t peak = peak_bytes_.load(std::memory_order_relaxed);
                 while (peak < current + bytes &&
-                       !peak_bytes_.compare_exchange_weak(peak, current + bytes, std::memory_order_relaxed)) {
-                }
+                       !peak_bytes_.compare_exchange_weak(peak, current + bytes, std::memory_order_relaxed)) {}
                 return true;
             }
         }

@@ -54,8 +54,7 @@ Verdict post(State state, bool peer_said_bye, OpCode op) noexcept {
     case OpCode::Response:
     case OpCode::Signal:
         return state == State::established || state == State::bye_received ? Verdict{Status::success, state} : refused;
-    case OpCode::ByeRequest:
-        return state == State::established ? Verdict{Status::success, State::bye_sent} : refused;
+    case OpCode::ByeRequest: return state == State::established ? Verdict{Status::success, State::bye_sent} : refused;
     case OpCode::ByeResponse:
         // Both sides may have said ByeRequest at once; either answer closes.
         return peer_said_bye && state != State::closing ? Verdict{Status::success, State::closing} : refused;

@@ -17,9 +17,9 @@ enum class State {
     awaiting_hello, // server: accepted, waiting for the peer's HelloRequest
     hello_received, // server: the application decides (HelloResponse / ByeSignal)
     established,
-    bye_sent,       // our ByeRequest is queued or sent; waiting for ByeResponse
-    bye_received,   // the peer's ByeRequest arrived; we answer with ByeResponse
-    closing,        // our ByeResponse is queued: close once it is written
+    bye_sent,     // our ByeRequest is queued or sent; waiting for ByeResponse
+    bye_received, // the peer's ByeRequest arrived; we answer with ByeResponse
+    closing,      // our ByeResponse is queued: close once it is written
     listening,
     closed,
 };

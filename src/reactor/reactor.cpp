@@ -44,7 +44,7 @@ void add_cause(Message& message, Cause cause) {
         put("\r\n");
     }
     (void)message.header_buffer().append({reinterpret_cast<const std::byte*>(lines), length},
-                                          Status::invalid_headers_len, MemoryTier::notification);
+                                         Status::invalid_headers_len, MemoryTier::notification);
 }
 
 Admission::Budget handshake_budget(const Options& options) noexcept {
@@ -102,8 +102,7 @@ std::chrono::milliseconds Reactor::wait_timeout() {
 }
 
 bool Reactor::sleep_allowed() {
-    const bool waiting =
-        !parked_.empty() || !over_share_.empty() || !notify_pending_.empty() || pool_empty_owed_ != 0;
+    const bool waiting = !parked_.empty() || !over_share_.empty() || !notify_pending_.empty() || pool_empty_owed_ != 0;
     pool_.set_waiting(waiting);
     // prepare_to_sleep publishes "asleep" before we re-check memory, so a
     // message returned from now on either is seen here or wakes us.
@@ -241,7 +240,8 @@ void Reactor::open_listener(Message::Ptr message, GroupState& group) {
     message->set_opcode(OpCode::WelcomeResponse);
     Result<Address> where = address_of(*message);
     Address bound;
-    Result<net::Socket> socket = where ? net::Socket::listen(where.value(), bound) : Result<net::Socket>(where.status());
+    Result<net::Socket> socket =
+        where ? net::Socket::listen(where.value(), bound) : Result<net::Socket>(where.status());
     Status status = socket.status();
     if (socket && message->set_header(listen_on_header, bound.to_string()) != Status::success) {
         status = Status::allocation_failed;
@@ -317,8 +317,8 @@ void Reactor::accept_connections(Channel& listener) {
         if (make_room != nullptr) close(*make_room, evicted);
         const ChannelNumber number = core_.numbers().allocate(listener.group->id);
         if (number == unassigned_channel) continue; // all 65,534 in use: the socket closes
-        Channel& channel =
-            create_channel(number, ChannelKind::stream, ChannelState::awaiting_hello, *listener.group, std::move(accepted));
+        Channel& channel = create_channel(number, ChannelKind::stream, ChannelState::awaiting_hello, *listener.group,
+                                          std::move(accepted));
         admission_.enter(channel, listener);
         channel.accepted_at = now_;
         core_.stats().accepted();
@@ -457,8 +457,8 @@ bool Reactor::read_into_scratch(Channel& channel, bool& more) {
         for (std::size_t taken = 0; taken < buffer.begin;) {
             const net::IoResult consumed = channel.socket.read({buffer.data.get(), buffer.begin - taken});
             if (consumed.state != net::IoState::done) {
-                close(channel, consumed.state == net::IoState::failed ? failure_of(consumed)
-                                                                      : Cause{Status::peer_disconnected});
+                close(channel,
+                      consumed.state == net::IoState::failed ? failure_of(consumed) : Cause{Status::peer_disconnected});
                 return false;
             }
             taken += consumed.bytes;
@@ -472,8 +472,7 @@ bool Reactor::read_into_scratch(Channel& channel, bool& more) {
 
 bool Reactor::decode(Channel& channel, ReadBuffer& buffer) {
     for (;;) {
-        const wire::Decoder::Step step =
-            channel.decoder.feed({buffer.data.get() + buffer.begin, buffer.pending()});
+        const wire::Decoder::Step step = channel.decoder.feed({buffer.data.get() + buffer.begin, buffer.pending()});
         buffer.begin += step.consumed;
         switch (step.event) {
         case wire::Decoder::Event::need_bytes: return true;

@@ -19,9 +19,9 @@
 namespace tofu::detail {
 
 enum class Timeout : std::uint8_t {
-    connect,   // a connect that has not completed
-    handshake, // the peer's part of the hello exchange
-    frame,     // a frame that started arriving and has not completed
+    connect,      // a connect that has not completed
+    handshake,    // the peer's part of the hello exchange
+    frame,        // a frame that started arriving and has not completed
     admission,    // a listener at its cap: its oldest pending connection may make room
     accept_retry, // a listener whose accept() failed tries again
 };
@@ -30,9 +30,9 @@ inline constexpr std::size_t timeout_kinds = 5;
 class Timers {
 public:
     struct Slot {
-        std::array<Clock::time_point, timeout_kinds> due{Clock::never(), Clock::never(), Clock::never(),
-                                                         Clock::never(), Clock::never()};
-        std::uint64_t token = 0; // handed back by expire()
+        std::array<Clock::time_point, timeout_kinds> due{Clock::never(), Clock::never(), Clock::never(), Clock::never(),
+                                                         Clock::never()};
+        std::uint64_t token = 0;                // handed back by expire()
         Clock::time_point key = Clock::never(); // where the slot sits in the heap
         std::size_t index = not_queued;
 

@@ -147,8 +147,8 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     EXPECT_LE(max_in_use, receiver_options.max_messages);
     EXPECT_LE(pool.messages_created(), receiver_options.max_messages);
     std::cout << "[  stream  ] " << checker.total() << " messages in " << seconds << " s, "
-              << p.server.pool_empty_count() << " pool_empty episodes, receiver peak " << pool.peak_bytes()
-              << " bytes" << std::endl;
+              << p.server.pool_empty_count() << " pool_empty episodes, receiver peak " << pool.peak_bytes() << " bytes"
+              << std::endl;
 
     // The senders' side of the byes.
     std::set<ChannelNumber> sender_closed;
@@ -210,8 +210,8 @@ TEST_P(Backpressure, BareFrameReadWhilePoolIsEmptyIsDeliveredOnReturn) {
         // Fill the application's share of the pool; the channel is not
         // parked yet (it has not needed an eighth message).
         std::vector<Message::Ptr> held;
-        ASSERT_TRUE(send_stream(p.client_engine, p.client, link.client, 0, 0, receiver_options.max_messages - 1,
-                                small_shape));
+        ASSERT_TRUE(
+            send_stream(p.client_engine, p.client, link.client, 0, 0, receiver_options.max_messages - 1, small_shape));
         while (held.size() < receiver_options.max_messages - 1) {
             Message::Ptr message = p.server.next();
             ASSERT_TRUE(message);

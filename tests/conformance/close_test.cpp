@@ -50,7 +50,8 @@ TEST_P(Close, GracefulByeFromEitherSide) {
         for (int i = 0; i < 3; ++i) {
             Message::Ptr got = b.group.next();
             ASSERT_TRUE(got);
-            EXPECT_EQ(got->body_text(), "before bye " + std::to_string(i)) << "the bye is queued after pending messages";
+            EXPECT_EQ(got->body_text(), "before bye " + std::to_string(i))
+                << "the bye is queued after pending messages";
         }
         Message::Ptr got_bye = b.group.next();
         ASSERT_TRUE(got_bye);

@@ -83,10 +83,10 @@ struct BackendName {
     }
 };
 
-#define TOFU_CONFORMANCE_INSTANTIATE(suite)                                                                         \
-    INSTANTIATE_TEST_SUITE_P(, suite,                                                                                \
-                             ::testing::Values(::tofu::Backend::poll, ::tofu::Backend::epoll, ::tofu::Backend::afd, \
-                                               ::tofu::Backend::kqueue),                                             \
+#define TOFU_CONFORMANCE_INSTANTIATE(suite)                                                                            \
+    INSTANTIATE_TEST_SUITE_P(, suite,                                                                                  \
+                             ::testing::Values(::tofu::Backend::poll, ::tofu::Backend::epoll, ::tofu::Backend::afd,    \
+                                               ::tofu::Backend::kqueue),                                               \
                              ::tofu::conformance::BackendName{})
 
 // A helper thread, told to stop and joined when its scope ends: also when an

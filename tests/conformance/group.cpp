@@ -2,8 +2,7 @@
 
 namespace tofu::conformance {
 
-Group::Group(Engine& engine, std::string name)
-    : engine_(&engine), name_(std::move(name)), group_(make_group(engine)) {}
+Group::Group(Engine& engine, std::string name) : engine_(&engine), name_(std::move(name)), group_(make_group(engine)) {}
 
 BinaryHeader Group::post_ok(Message::Ptr& message) {
     const std::string what = describe(message);
@@ -96,8 +95,8 @@ std::optional<Status> Group::closed_cause(ChannelNumber channel) const {
 
 void Group::expect_each_opened_closed_once() const {
     for (ChannelNumber channel : opened_) {
-        EXPECT_EQ(closed_count(channel), 1) << name_ << ": channel " << channel
-                                            << " was opened and must be closed exactly once";
+        EXPECT_EQ(closed_count(channel), 1)
+            << name_ << ": channel " << channel << " was opened and must be closed exactly once";
     }
 }
 
@@ -116,16 +115,14 @@ void Group::observe(const Message& message) {
     if (is_closed_notification(message)) {
         Closed& record = closed_[channel];
         if (++record.count > 1) {
-            ADD_FAILURE() << name_ << ": a second channel_closed for channel " << channel << ": "
-                          << describe(&message);
+            ADD_FAILURE() << name_ << ": a second channel_closed for channel " << channel << ": " << describe(&message);
         }
         record.cause = cause_of(message).value_or(Status::unknown_error);
         EXPECT_TRUE(cause_of(message).has_value() || limit_of(message).has_value())
             << name_ << ": ~cause names neither a status nor a limit: " << describe(&message);
         return;
     }
-    if (message.from_engine() && message.status() == Status::channel_closed &&
-        message.opcode() == OpCode::ByeSignal) {
+    if (message.from_engine() && message.status() == Status::channel_closed && message.opcode() == OpCode::ByeSignal) {
         ADD_FAILURE() << name_ << ": channel_closed notification without ~cause: " << describe(&message);
     }
     if (is_pool_empty(message)) {
@@ -135,8 +132,8 @@ void Group::observe(const Message& message) {
     }
     if (message.from_engine() && message.status() == Status::receiver_update) return;
     if (closed_.count(channel) != 0) {
-        ADD_FAILURE() << name_ << ": a message for channel " << channel << " after its channel_closed: "
-                      << describe(&message);
+        ADD_FAILURE() << name_ << ": a message for channel " << channel
+                      << " after its channel_closed: " << describe(&message);
     }
     if (!message.from_engine() &&
         (message.opcode() == OpCode::HelloRequest || message.opcode() == OpCode::HelloResponse)) {
@@ -252,8 +249,8 @@ void abort_and_expect_closed(Group& a, ChannelNumber a_channel, Group& b, Channe
     b.expect_closed(b_channel, Status::peer_disconnected);
 }
 
-ServerAndClient::ServerAndClient(const Options& server_options, const Options& client_options,
-                                 std::string server_name, std::string client_name)
+ServerAndClient::ServerAndClient(const Options& server_options, const Options& client_options, std::string server_name,
+                                 std::string client_name)
     : server_engine(server_options), client_engine(client_options), server(server_engine, std::move(server_name)),
       client(client_engine, std::move(client_name)), listener(listen(server, tcp("127.0.0.1", 0))) {}
 

@@ -103,7 +103,8 @@ std::string unique_socket_path(std::string_view tag) {
     const auto dir = std::filesystem::temp_directory_path();
     std::string name = "tofu-conf-";
 #ifdef _WIN32
-    name += std::to_string(static_cast<unsigned long>(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000));
+    name += std::to_string(
+        static_cast<unsigned long>(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000));
 #else
     name += std::to_string(static_cast<long>(::getpid()));
 #endif
@@ -152,8 +153,8 @@ TEST_P(Handshake, ListenUnixPathSocket) {
 
 #ifdef __linux__
 TEST_P(Handshake, ListenLinuxAbstractSocket) {
-    const std::string name = "@tofu-conf-" + std::to_string(static_cast<long>(::getpid())) + "-" +
-                             std::string(to_string(GetParam()));
+    const std::string name =
+        "@tofu-conf-" + std::to_string(static_cast<long>(::getpid())) + "-" + std::string(to_string(GetParam()));
     Engine engine(options());
     Group server(engine, "server");
     Group client(engine, "client");

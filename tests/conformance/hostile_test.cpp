@@ -60,7 +60,8 @@ struct DrivenEngine {
     std::shared_ptr<detail::EngineCore> core;
     std::optional<Engine> engine;
     explicit DrivenEngine(const Options& options) {
-        Result<std::shared_ptr<detail::EngineCore>> started = detail::EngineCore::start(options, detail::Clock::driven());
+        Result<std::shared_ptr<detail::EngineCore>> started =
+            detail::EngineCore::start(options, detail::Clock::driven());
         EXPECT_TRUE(started.has_value()) << started.status();
         if (!started) return;
         core = started.value();
@@ -71,9 +72,8 @@ struct DrivenEngine {
 
 // The start of a TLS 1.2 ClientHello record, as a browser would send it.
 Bytes tls_client_hello() {
-    Bytes out = {std::byte{0x16}, std::byte{0x03}, std::byte{0x01}, std::byte{0x00}, std::byte{0xC8},
-                 std::byte{0x01}, std::byte{0x00}, std::byte{0x00}, std::byte{0xC4}, std::byte{0x03},
-                 std::byte{0x03}};
+    Bytes out = {std::byte{0x16}, std::byte{0x03}, std::byte{0x01}, std::byte{0x00}, std::byte{0xC8}, std::byte{0x01},
+                 std::byte{0x00}, std::byte{0x00}, std::byte{0xC4}, std::byte{0x03}, std::byte{0x03}};
     const Bytes random = pseudo_random(32, 7);
     out.insert(out.end(), random.begin(), random.end());
     out.resize(205, std::byte{0x2F});
@@ -116,8 +116,10 @@ TEST_P(Hostile, FramesClaimingTheEngineAsOriginAreRefused) {
         const ChannelNumber channel = raw_handshake(peer, server.group);
         ASSERT_NE(channel, 0);
         const std::size_t pool_empty_seen = server.group.pool_empty_count();
-        ASSERT_TRUE(peer.send_all(frame({.opcode = op(forgery.op), .engine_origin = true,
-                                         .status = to_byte(forgery.status), .id = 99,
+        ASSERT_TRUE(peer.send_all(frame({.opcode = op(forgery.op),
+                                         .engine_origin = true,
+                                         .status = to_byte(forgery.status),
+                                         .id = 99,
                                          .headers = "~cause:success\r\n"})));
         // The very next message is the channel's end: nothing forged before it.
         server.group.expect_closed(channel, forgery.cause);
@@ -202,10 +204,12 @@ TEST_P(Hostile, OtherProtocolsAreRefusedAtTheirFirstBytes) {
         RawPeer peer = RawPeer::connect(server.listener.address);
         ASSERT_TRUE(peer.send_all(intruder.bytes));
         EXPECT_TRUE(peer.wait_closed()) << "the engine hangs up";
-        EXPECT_TRUE(wait_for_stats(server.engine, [&](const EngineStats& now) {
-            return now.closed_by(intruder.cause) == before.closed_by(intruder.cause) + 1 &&
-                   now.connections_refused == before.connections_refused + 1;
-        })) << "refused with " << intruder.cause;
+        EXPECT_TRUE(wait_for_stats(server.engine,
+                                   [&](const EngineStats& now) {
+                                       return now.closed_by(intruder.cause) == before.closed_by(intruder.cause) + 1 &&
+                                              now.connections_refused == before.connections_refused + 1;
+                                   }))
+            << "refused with " << intruder.cause;
     }
     // Random bytes: refused at the header, or (when they happen to read as
     // a small hello) by the handshake timeout; either way gone, memory back.
@@ -255,8 +259,8 @@ TEST_P(Hostile, OversizedHelloIsRefusedAtItsHeader) {
     // Exactly the limit is a hello like any other.
     RawPeer peer = RawPeer::connect(server.listener.address);
     const std::string body(4096 - 9, 'b');
-    ASSERT_TRUE(peer.send_all(frame({.opcode = op(OpCode::HelloRequest), .id = 8, .headers = "who:raw\r\n",
-                                     .body = as_bytes(body)})));
+    ASSERT_TRUE(peer.send_all(
+        frame({.opcode = op(OpCode::HelloRequest), .id = 8, .headers = "who:raw\r\n", .body = as_bytes(body)})));
     Message::Ptr hello = server.group.next();
     ASSERT_TRUE(hello);
     EXPECT_EQ(hello->opcode(), OpCode::HelloRequest);
@@ -494,7 +498,8 @@ TEST_P(Hostile, ASlowHelloKeepsItsGraceDuringAFlood) {
     std::vector<RawPeer> flood;
     for (int i = 0; i < 20; ++i) flood.push_back(RawPeer::connect(listener.address));
     ASSERT_TRUE(wait_for_stats(engine, [](const EngineStats& now) { return now.connections_accepted == 4; }));
-    EXPECT_FALSE(wait_for_stats(engine, [](const EngineStats& now) { return now.connections_accepted > 4; }, 300ms))
+    EXPECT_FALSE(wait_for_stats(
+        engine, [](const EngineStats& now) { return now.connections_accepted > 4; }, 300ms))
         << "at the cap, with every pending connection within its grace, the listener waits";
 
     // The slow client's hello, long after its connect, in the middle of the flood.
@@ -611,9 +616,12 @@ TEST_P(Hostile, MixedFloodWhileClientsDoRoundTrips) {
     second.stop();
     // Everything hostile ends; memory comes back; nothing reached the application.
     // (A connection reset before it was accepted may never be accepted.)
-    EXPECT_TRUE(wait_for_stats(server.engine, [&](const EngineStats& now) {
-        return now.pending_handshakes == 0 && now.connections_refused + 2 == now.connections_accepted;
-    })) << made.load() << " hostile connections, refused " << server.engine.stats().connections_refused;
+    EXPECT_TRUE(wait_for_stats(server.engine,
+                               [&](const EngineStats& now) {
+                                   return now.pending_handshakes == 0 &&
+                                          now.connections_refused + 2 == now.connections_accepted;
+                               }))
+        << made.load() << " hostile connections, refused " << server.engine.stats().connections_refused;
     one.round_trip(server, "after");
     std::cout << "[  flood   ] " << made.load() << " hostile connections refused, "
               << server.engine.stats().closed_by(Limit::pending_evicted) << " of them evicted" << std::endl;
@@ -639,7 +647,8 @@ TEST_P(Hostile, OneChannelCannotTakeTheWholePool) {
     constexpr std::size_t count = 500;
     Bytes stream;
     for (std::uint64_t i = 0; i < count; ++i) {
-        append_frame(stream, {.opcode = op(OpCode::Signal), .id = i + 1, .body = as_bytes("fire " + std::to_string(i))});
+        append_frame(stream,
+                     {.opcode = op(OpCode::Signal), .id = i + 1, .body = as_bytes("fire " + std::to_string(i))});
     }
     firehose.set_nonblocking(true);
     Worker writer([&](const std::atomic<bool>&) { EXPECT_TRUE(firehose.send_all(stream, kWait * 3)); });

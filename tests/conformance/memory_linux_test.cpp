@@ -61,10 +61,12 @@ TEST_P(MemoryLimit, HalfFramesFromHundredsOfPeersStayInsideTheLimit) {
     }
     // Every half frame has been looked at: it holds a message (the pool had
     // room) or its channel is paused waiting for memory.
-    ASSERT_TRUE(wait_for_stats(engine, [&](const EngineStats& now) {
-        peak = std::max(peak, resident_bytes());
-        return now.channels_paused + engine.pool().messages_in_use() >= peers;
-    })) << engine.stats().channels_paused << " channels paused";
+    ASSERT_TRUE(wait_for_stats(engine,
+                               [&](const EngineStats& now) {
+                                   peak = std::max(peak, resident_bytes());
+                                   return now.channels_paused + engine.pool().messages_in_use() >= peers;
+                               }))
+        << engine.stats().channels_paused << " channels paused";
     peak = std::max(peak, resident_bytes());
     const std::size_t growth = peak > before ? peak - before : 0;
     const std::size_t bound = o.memory_limit + peers * per_connection + slack;

@@ -32,8 +32,8 @@ TEST_P(Messaging, MoreStreamsKeepIdFlagAndOrder) {
             if (op == OpCode::Request && i + 1 == parts) {
                 // Answer with a Response stream on the same id.
                 for (int r = 0; r < 4; ++r) {
-                    Message::Ptr answer = make(p.server_engine, OpCode::Response, link.server,
-                                               "answer " + std::to_string(r), id, r < 3);
+                    Message::Ptr answer =
+                        make(p.server_engine, OpCode::Response, link.server, "answer " + std::to_string(r), id, r < 3);
                     p.server.post_ok(answer);
                 }
             }
@@ -67,8 +67,7 @@ TEST_P(Messaging, PerChannelFifoOrderAcrossConnections) {
         });
     }
     StreamChecker checker(3, mixed_shape);
-    std::map<ChannelNumber, std::uint32_t> stream_of{
-        {links[0].server, 0}, {links[1].server, 1}, {links[2].server, 2}};
+    std::map<ChannelNumber, std::uint32_t> stream_of{{links[0].server, 0}, {links[1].server, 1}, {links[2].server, 2}};
     for (std::size_t i = 0; i < 3 * per_link && checker.failures() == 0; ++i) {
         Message::Ptr got = p.server.next();
         if (!got) break;
@@ -143,7 +142,8 @@ TEST_P(Messaging, UpdateReceiverFromEightThreadsAmidNetworkTraffic) {
                     ++wakeups_sent[t];
                     continue;
                 }
-                Message::Ptr update = build_blocking(p.server_engine, t, seq, small_shape(t, seq), Clock::now() + kWait);
+                Message::Ptr update =
+                    build_blocking(p.server_engine, t, seq, small_shape(t, seq), Clock::now() + kWait);
                 ASSERT_TRUE(update) << "thread " << t;
                 update->set_opcode(OpCode::Signal);
                 ++seq;
@@ -253,8 +253,9 @@ TEST_P(Messaging, WaitReceiveWithZeroTimeoutPolls) {
     EXPECT_FALSE(*nothing);
 
     EXPECT_EQ(group.raw().update_receiver(Message::Ptr()), Status::success);
-    std::thread([&] { EXPECT_EQ(group.raw().update_receiver(make(*engine, OpCode::Request, 0, "x", 7)), Status::success); })
-        .join();
+    std::thread([&] {
+        EXPECT_EQ(group.raw().update_receiver(make(*engine, OpCode::Request, 0, "x", 7)), Status::success);
+    }).join();
     Result<Message::Ptr> wake = group.raw().wait_receive(std::chrono::nanoseconds::zero());
     ASSERT_TRUE(wake && *wake);
     EXPECT_EQ((*wake)->opcode(), OpCode::Signal);

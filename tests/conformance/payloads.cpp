@@ -60,7 +60,8 @@ Status fill(Message& message, std::uint32_t stream, std::uint64_t seq, Shape sha
         const std::size_t end = rest.find("\r\n");
         const std::string_view line = rest.substr(0, end);
         const std::size_t colon = line.find(':');
-        if (Status s = message.add_header(line.substr(0, colon), line.substr(colon + 1)); s != Status::success) return s;
+        if (Status s = message.add_header(line.substr(0, colon), line.substr(colon + 1)); s != Status::success)
+            return s;
         rest.remove_prefix(end + 2);
     }
     const std::size_t body = std::min(shape.body, max_body_size);
@@ -103,7 +104,8 @@ std::string check_payload(const Message& message, Identity id, Shape shape) {
     if (std::memcmp(headers.data(), block.data(), block.size()) != 0) return "header bytes differ";
     const std::size_t body = std::min(shape.body, max_body_size);
     const auto bytes = message.body();
-    if (bytes.size() != body) return "body of " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(body);
+    if (bytes.size() != body)
+        return "body of " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(body);
     std::uint64_t state = seed_of(id.stream, id.seq);
     std::size_t i = 0;
     for (; i + 8 <= body; i += 8) {

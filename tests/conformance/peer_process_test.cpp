@@ -57,7 +57,9 @@ TEST_P(PeerProcess, KilledMidMessage) {
             if (n <= 0) ::_exit(5);
             have += static_cast<std::size_t>(n);
             if (have == 16) {
-                const auto u = [&](int i) { return std::to_integer<std::size_t>(scratch[static_cast<std::size_t>(i)]); };
+                const auto u = [&](int i) {
+                    return std::to_integer<std::size_t>(scratch[static_cast<std::size_t>(i)]);
+                };
                 want = 16 + ((u(12) << 8) | u(13)) + ((u(14) << 8) | u(15));
             }
         }

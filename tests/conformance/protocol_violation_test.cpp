@@ -34,8 +34,8 @@ protected:
     void expect_bystanders_untouched(int round) {
         round_trip(*client_, bystander_.client, *server_, bystander_.server, "still fine " + std::to_string(round));
         const std::string body = "raw still fine " + std::to_string(round);
-        const Bytes request = frame({.opcode = op(OpCode::Request), .id = 5000u + static_cast<unsigned>(round),
-                                     .body = as_bytes(body)});
+        const Bytes request =
+            frame({.opcode = op(OpCode::Request), .id = 5000u + static_cast<unsigned>(round), .body = as_bytes(body)});
         ASSERT_TRUE(raw_bystander_.send_all(request));
         Message::Ptr got = server_->next();
         ASSERT_TRUE(got);
@@ -72,10 +72,12 @@ protected:
             EXPECT_EQ(cause_of(*closed), cause) << describe(closed);
             EXPECT_EQ(closed->channel(), channel);
         } else {
-            EXPECT_TRUE(wait_for_stats(*server_engine_, [&](const EngineStats& now) {
-                return now.connections_refused == before.connections_refused + 1 &&
-                       now.closed_by(cause) == before.closed_by(cause) + 1;
-            })) << "a refusal with cause " << cause << " in the stats";
+            EXPECT_TRUE(wait_for_stats(*server_engine_,
+                                       [&](const EngineStats& now) {
+                                           return now.connections_refused == before.connections_refused + 1 &&
+                                                  now.closed_by(cause) == before.closed_by(cause) + 1;
+                                       }))
+                << "a refusal with cause " << cause << " in the stats";
         }
         EXPECT_TRUE(violator.wait_closed()) << "the engine must hang up on a violator";
         expect_bystanders_untouched(++round_);
@@ -105,15 +107,16 @@ TEST_P(ProtocolViolation, GarbageBeforeHello) {
     expect_violation(junk, false, Status::invalid_op_code, "random bytes, opcode 15");
 
     const Bytes binary = pseudo_random(200, 2);
-    Bytes announced = frame({.opcode = op(OpCode::HelloRequest), .id = 3,
+    Bytes announced = frame({.opcode = op(OpCode::HelloRequest),
+                             .id = 3,
                              .headers = std::string_view(reinterpret_cast<const char*>(binary.data()), 200)});
     expect_violation(announced, false, Status::invalid_headers_len, "hello whose header block is binary junk");
 }
 
 // Anything but a HelloRequest first on an accepted connection.
 TEST_P(ProtocolViolation, FrameBeforeHello) {
-    for (OpCode code : {OpCode::Request, OpCode::Signal, OpCode::Response, OpCode::HelloResponse,
-                        OpCode::ByeRequest, OpCode::ByeResponse}) {
+    for (OpCode code : {OpCode::Request, OpCode::Signal, OpCode::Response, OpCode::HelloResponse, OpCode::ByeRequest,
+                        OpCode::ByeResponse}) {
         expect_violation(frame({.opcode = op(code), .id = 9, .body = as_bytes("early")}), false, Status::not_allowed,
                          std::string("first frame ") + std::string(to_string(code)));
     }
@@ -131,9 +134,9 @@ TEST_P(ProtocolViolation, InvalidOpcodeAfterHandshake) {
 }
 
 TEST_P(ProtocolViolation, MalformedTextHeadersAfterHandshake) {
-    for (std::string_view block : {std::string_view("no-colon\r\n"), std::string_view("name:value"),
-                                   std::string_view(":no-name\r\n"), std::string_view("no-value:\r\n"),
-                                   std::string_view("a:b\r\nbroken")}) {
+    for (std::string_view block :
+         {std::string_view("no-colon\r\n"), std::string_view("name:value"), std::string_view(":no-name\r\n"),
+          std::string_view("no-value:\r\n"), std::string_view("a:b\r\nbroken")}) {
         expect_violation(frame({.opcode = op(OpCode::Signal), .id = 12, .headers = block}), true,
                          Status::invalid_headers_len, "header block \"" + std::string(block) + "\"");
     }
@@ -163,8 +166,13 @@ TEST_P(ProtocolViolation, HandWrittenFramesAreUnderstood) {
     const ChannelNumber channel = raw_handshake(peer, *server_, 0x0102030405060708ull);
     ASSERT_NE(channel, 0);
     Bytes stream;
-    append_frame(stream, {.opcode = op(OpCode::Request), .more = true, .status = 3, .channel = 999, .id = 42,
-                          .headers = "a:1\r\nb:two\r\n", .body = as_bytes("first")});
+    append_frame(stream, {.opcode = op(OpCode::Request),
+                          .more = true,
+                          .status = 3,
+                          .channel = 999,
+                          .id = 42,
+                          .headers = "a:1\r\nb:two\r\n",
+                          .body = as_bytes("first")});
     append_frame(stream, {.opcode = op(OpCode::Request), .id = 42, .body = as_bytes("second")});
     append_frame(stream, {.opcode = op(OpCode::Signal), .id = 0xFFFFFFFFFFFFFFFFull});
     ASSERT_TRUE(peer.send_all(stream));

@@ -108,9 +108,7 @@ TEST_P(ReadinessPosix, ZeroWindowStallWithBlockedPeer) {
     EXPECT_FALSE(s.group.poll(0ms)) << "nothing may arrive while the pool is exhausted";
 
     std::atomic<bool> writer_ok{true};
-    std::thread writer([&] {
-        writer_ok = s.peer.send_all(std::span<const std::byte>(stream).subspan(offset), 60s);
-    });
+    std::thread writer([&] { writer_ok = s.peer.send_all(std::span<const std::byte>(stream).subspan(offset), 60s); });
     give_back_one_at_a_time(s.group, held, frame_shape, count, ReturnFrom::this_thread);
     writer.join();
     EXPECT_TRUE(writer_ok.load());
@@ -137,8 +135,7 @@ TEST_P(ReadinessPosix, BudgetCutBySingleWriteThenSilence) {
         const std::size_t frames = burst / 1024;
         const Bytes bytes = encoded_stream(next_seq, frames, kib_frame);
         ASSERT_EQ(bytes.size(), burst);
-        ASSERT_EQ(s.peer.send_some(bytes), static_cast<long>(bytes.size()))
-            << "one write";
+        ASSERT_EQ(s.peer.send_some(bytes), static_cast<long>(bytes.size())) << "one write";
         next_seq += frames;
         while (checker.total() < next_seq && checker.failures() == 0) {
             Message::Ptr got = s.group.next();
@@ -175,9 +172,9 @@ void peer_ends_while_paused(ReadinessPosix& test, const Options& options, bool r
     StreamChecker checker(1, frame_shape);
     for (auto& m : held) checker.accept(*m);
     held.clear(); // all memory back at once
-    EXPECT_TRUE(receive_until_closed(s.group, s.channel, Status::peer_disconnected,
-                                     [&](Message::Ptr& got) { checker.accept(*got); }))
-        << "end of stream must be delivered";
+    EXPECT_TRUE(receive_until_closed(s.group, s.channel, Status::peer_disconnected, [&](Message::Ptr& got) {
+        checker.accept(*got);
+    })) << "end of stream must be delivered";
     EXPECT_EQ(checker.failures(), 0u);
     if (!reset) {
         EXPECT_EQ(checker.total(), count) << "after a FIN every byte sent before it is delivered";

@@ -34,8 +34,8 @@ bool enough_descriptors(std::size_t needed, std::string& why) {
         ::getrlimit(RLIMIT_NOFILE, &limit);
     }
     if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
-        why = "RLIMIT_NOFILE hard limit " + std::to_string(limit.rlim_max) + " is below the " +
-              std::to_string(needed) + " descriptors this test needs";
+        why = "RLIMIT_NOFILE hard limit " + std::to_string(limit.rlim_max) + " is below the " + std::to_string(needed) +
+              " descriptors this test needs";
         return false;
     }
 #else

@@ -39,9 +39,7 @@ protected:
         return response->status();
     }
 
-    static void write_file(const std::string& where, const std::string& text) {
-        std::ofstream(where) << text;
-    }
+    static void write_file(const std::string& where, const std::string& text) { std::ofstream(where) << text; }
     static std::string read_file(const std::string& where) {
         std::ifstream in(where);
         return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

@@ -62,7 +62,7 @@ int main() {
     if (!answer || answer->opcode() != tofu::OpCode::Response || answer->body_text() != "ping") {
         return fail("no Response");
     }
-    std::cout << "consumer: tofu " << tofu::version().text << ": request answered over "
-              << address.value().to_string() << "\n";
+    std::cout << "consumer: tofu " << tofu::version().text << ": request answered over " << address.value().to_string()
+              << "\n";
     return 0;
 }

@@ -62,9 +62,7 @@ long env_or(const char* name, long fallback) {
     return value > 0 ? value : fallback;
 }
 
-double seconds_since(Clock::time_point begin) {
-    return std::chrono::duration<double>(Clock::now() - begin).count();
-}
+double seconds_since(Clock::time_point begin) { return std::chrono::duration<double>(Clock::now() - begin).count(); }
 
 // A peer writing small chunks, over and over, to the sockets it was given
 // (the far ends of the sockets under test). A socket whose write fails (its
@@ -208,16 +206,15 @@ TEST_F(AfdScenarios, HandleReusedRightAfterCloseNeverSeesTheOldToken) {
     EXPECT_EQ(max_per_socket(), 1u) << "polls outstanding at once on one socket value";
     EXPECT_GT(closed_pending, 0) << "no socket was ever closed with a poll outstanding";
     EXPECT_GT(reused, 0) << "no new socket ever got the closed socket's handle value";
-    const std::string count_note =
-        iterations == full_count        ? "full count"
-        : iterations == default_count   ? "count reduced from 10000 to 1500 under Wine, where 10000 took ~230 s"
-                                        : "count set by TOFU_AFD_REUSE_ITERATIONS";
+    const std::string count_note = iterations == full_count ? "full count"
+                                   : iterations == default_count
+                                       ? "count reduced from 10000 to 1500 under Wine, where 10000 took ~230 s"
+                                       : "count set by TOFU_AFD_REUSE_ITERATIONS";
     std::printf("[afd] handle reuse: %ld of %ld iterations (%s), handle value reused %ld times, closed with a "
                 "poll outstanding %ld times, %ld events checked, %llu bytes written by the peer, max %u polls per "
                 "socket, %.1f s\n",
-                done, iterations, count_note.c_str(),
-                reused, closed_pending, events_seen, static_cast<unsigned long long>(peer.written()),
-                max_per_socket(), took);
+                done, iterations, count_note.c_str(), reused, closed_pending, events_seen,
+                static_cast<unsigned long long>(peer.written()), max_per_socket(), took);
 }
 
 // 2. ---------------------------------------------------------------------------
@@ -364,8 +361,7 @@ TEST_F(AfdScenarios, DestroyedWithPollsPendingWhileDataFlows) {
             ASSERT_NO_FATAL_FAILURE(connect_to(listener, bound, clients[k], server));
             peer.give(std::move(server));
             const Interest interest = k == 0 ? none : Interest{true, k % 3 == 0};
-            ASSERT_EQ(poller->add(clients[k].handle(), static_cast<std::uint64_t>(k + 1), interest),
-                      Status::success);
+            ASSERT_EQ(poller->add(clients[k].handle(), static_cast<std::uint64_t>(k + 1), interest), Status::success);
         }
         // Arm, and let some completions come and go; read on some sockets so
         // their next poll stays pending.

@@ -166,8 +166,8 @@ TEST_F(KqueueApi, ARefusedChangeLeavesTheChangesAfterItApplied) {
     EXPECT_EQ(events[0].ident, never_added);
     EXPECT_EQ(events[0].data, ENOENT);
     const bool collected_too = events.size() == 2;
-    note("events_after_a_refused_change", collected_too ? "collected in the same call (libkqueue)"
-                                                        : "not collected in that call (FreeBSD, XNU)");
+    note("events_after_a_refused_change",
+         collected_too ? "collected in the same call (libkqueue)" : "not collected in that call (FreeBSD, XNU)");
     if (!collected_too) events = wait_events(safety);
     else events.erase(events.begin());
     ASSERT_EQ(events.size(), 1u) << "the change after the refused one was not applied";
@@ -247,8 +247,8 @@ TEST_F(KqueueApi, AddDisabledInOneChangeIsAvoided) {
         note("add_disabled_in_one_change", "reported although disabled; EV_ENABLE fails with EEXIST (libkqueue)");
     } else {
         ADD_FAILURE() << "neither the kernels' nor libkqueue's behaviour: " << added.size()
-                      << " events while disabled, EV_ENABLE " << std::strerror(enable_error) << ", "
-                      << enabled.size() << " events after it";
+                      << " events while disabled, EV_ENABLE " << std::strerror(enable_error) << ", " << enabled.size()
+                      << " events after it";
     }
 }
 
@@ -263,7 +263,8 @@ TEST_F(KqueueApi, ReAddAndWriteSpaceAreNotReliedOn) {
     const timespec no_wait{};
     ASSERT_EQ(::kevent(kq_.get(), adds, 2, receipts.data(), 2, &no_wait), 2) << std::strerror(errno);
     EXPECT_EQ(receipts[0].data, 0);
-    EXPECT_TRUE(receipts[1].data == 0 || receipts[1].data == EEXIST) << std::strerror(static_cast<int>(receipts[1].data));
+    EXPECT_TRUE(receipts[1].data == 0 || receipts[1].data == EEXIST)
+        << std::strerror(static_cast<int>(receipts[1].data));
     note("second_add_of_a_socket_knote", receipts[1].data == 0 ? "updates it (FreeBSD, XNU)" : "EEXIST (libkqueue)");
 
     const auto events = submit({change(ours(), EVFILT_WRITE, EV_ADD)}, safety);

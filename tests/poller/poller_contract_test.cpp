@@ -65,8 +65,8 @@ void send_text(Socket& socket, const std::string& text) {
     std::size_t done = 0;
     const auto deadline = Clock::now() + safety;
     while (done < text.size()) {
-        const auto part = tofu::net::make_iovec(reinterpret_cast<const std::byte*>(text.data()) + done,
-                                                text.size() - done);
+        const auto part =
+            tofu::net::make_iovec(reinterpret_cast<const std::byte*>(text.data()) + done, text.size() - done);
         const auto result = socket.writev(std::span(&part, 1));
         if (result.state == IoState::done) {
             done += result.bytes;
@@ -368,13 +368,9 @@ protected:
     }
 };
 
-TEST_P(PollerNoSpin, PeerCloseWithInterestOffIsNotReportedAndDoesNotSpin) {
-    paused_peer_goes_away(false);
-}
+TEST_P(PollerNoSpin, PeerCloseWithInterestOffIsNotReportedAndDoesNotSpin) { paused_peer_goes_away(false); }
 
-TEST_P(PollerNoSpin, PeerResetWithInterestOffIsNotReportedAndDoesNotSpin) {
-    paused_peer_goes_away(true);
-}
+TEST_P(PollerNoSpin, PeerResetWithInterestOffIsNotReportedAndDoesNotSpin) { paused_peer_goes_away(true); }
 
 TEST_P(PollerContract, PeerCloseWithReadInterestIsReportedReadable) {
     Pair pair;
@@ -577,7 +573,8 @@ TEST_P(PollerContract, OnlyTheActiveOneOf200SocketsIsReported) {
 
     constexpr std::size_t active = 137;
     ASSERT_NO_FATAL_FAILURE(send_and_arrive(pairs[active].client, "only me", pairs[active].server));
-    ASSERT_TRUE(wait_for(100 + active, [](const Event& e) { return e.readable; }, 256));
+    ASSERT_TRUE(wait_for(
+        100 + active, [](const Event& e) { return e.readable; }, 256));
     const auto more = collect(quiet, 256);
     for (const Event& event : all_seen) {
         EXPECT_EQ(event.token, 100 + active) << "an idle socket was reported: " << describe(event);
@@ -617,11 +614,11 @@ TEST_P(PollerContract, AWaitWithRoomForOneEventLosesNoneOfSeveralReadySockets) {
 // --- Unix domain sockets (where the platform has them) ----------------------------------
 
 TEST_P(PollerContract, UnixSocketDataIsReportedReadable) {
-    const auto path = (std::filesystem::temp_directory_path() /
-                       ("tofu-poller-" + std::string(tofu::to_string(GetParam())) + "-" +
-                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000) +
-                        ".sock"))
-                          .string();
+    const auto path =
+        (std::filesystem::temp_directory_path() /
+         ("tofu-poller-" + std::string(tofu::to_string(GetParam())) + "-" +
+          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000) + ".sock"))
+            .string();
     Address bound;
     auto made = Socket::listen(tofu::uds(path), bound);
     // Windows before 10 1803, and Wine 8, have no AF_UNIX: Socket::listen says

@@ -316,7 +316,7 @@ long Kernel::read(int process, int fd, std::span<std::byte> into, bool peek, int
             // more behind is where "a full read means more" matters.
             if (n == into.size() && n >= 64 * 1024 && !s->inbound.empty()) ++counters_.full_reads_with_more;
             effect(process);
-            notify(*s);                                                              // maybe drained
+            notify(*s);                                                            // maybe drained
             if (s->peer >= 0) notify(sockets_[static_cast<std::size_t>(s->peer)]); // room again
         }
         return static_cast<long>(n);
@@ -386,7 +386,9 @@ void Kernel::parse_frames(int id) {
     Socket& s = sockets_[static_cast<std::size_t>(id)];
     std::size_t at = 0;
     const Bytes& w = s.written_unparsed;
-    const auto u16 = [&w](std::size_t i) { return (std::to_integer<std::size_t>(w[i]) << 8) | std::to_integer<std::size_t>(w[i + 1]); };
+    const auto u16 = [&w](std::size_t i) {
+        return (std::to_integer<std::size_t>(w[i]) << 8) | std::to_integer<std::size_t>(w[i + 1]);
+    };
     while (w.size() - at >= 16) {
         const std::size_t headers = u16(at + 12);
         const std::size_t body = u16(at + 14);

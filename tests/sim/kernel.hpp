@@ -44,10 +44,10 @@ struct Socket {
     std::size_t backlog_limit = 8;
 
     // stream
-    int peer = -1;          // the other end's id (-1: none yet or gone)
+    int peer = -1; // the other end's id (-1: none yet or gone)
     Link link = Link::connecting;
-    std::string target;     // a connect's listener address
-    Time connects_at{};     // when a connect in flight completes (its SYN arrives)
+    std::string target;            // a connect's listener address
+    Time connects_at{};            // when a connect in flight completes (its SYN arrives)
     std::deque<std::byte> inbound; // arrived, readable
     struct Segment {
         Bytes bytes;
@@ -58,9 +58,9 @@ struct Socket {
     std::size_t in_flight_bytes = 0;
     std::size_t buffer = 16 * 1024; // inbound + in flight, like a receive window
     std::uint64_t io_calls = 0;
-    bool fin_arrived = false;       // end of stream after `inbound`
-    bool write_shut = false;        // this end sent its FIN
-    Bytes written_unparsed;         // what this end wrote, not yet read as whole frames
+    bool fin_arrived = false; // end of stream after `inbound`
+    bool write_shut = false;  // this end sent its FIN
+    Bytes written_unparsed;   // what this end wrote, not yet read as whole frames
 
     bool readable() const noexcept;
     bool writable_state() const noexcept; // established and not shut (room is the peer's)
@@ -144,8 +144,8 @@ public:
     // Counters for coverage and progress.
     struct Counters {
         std::uint64_t reads = 0, short_writes = 0, full_writes = 0, peeks = 0, emfile = 0, resets = 0, fins = 0,
-                      refused = 0, backlog_full = 0, accepts = 0, effects = 0,
-                      aborted_in_backlog = 0, full_reads_with_more = 0, early_connect_results = 0;
+                      refused = 0, backlog_full = 0, accepts = 0, effects = 0, aborted_in_backlog = 0,
+                      full_reads_with_more = 0, early_connect_results = 0;
     };
     const Counters& counters() const noexcept { return counters_; }
     std::uint64_t effects(int process) const noexcept { return effects_[static_cast<std::size_t>(process)]; }
@@ -169,8 +169,8 @@ private:
     Time now_;
     std::vector<Process> processes_;
     std::vector<std::uint64_t> effects_;
-    std::vector<Socket> sockets_;              // by id, never reused (ids are not descriptors)
-    std::map<std::string, int> listeners_;     // address -> listener id
+    std::vector<Socket> sockets_;          // by id, never reused (ids are not descriptors)
+    std::map<std::string, int> listeners_; // address -> listener id
     std::uint16_t next_port_ = 40000;
     Counters counters_;
 };

@@ -231,7 +231,8 @@ Tape shrink(Tape tape, double budget_seconds) {
         for (std::size_t chunk : {256u, 64u, 16u, 4u, 1u}) {
             for (std::size_t i = 0; i + chunk <= tape.choices.size() && in_budget();) {
                 std::vector<std::uint64_t> candidate = tape.choices;
-                candidate.erase(candidate.begin() + static_cast<long>(i), candidate.begin() + static_cast<long>(i + chunk));
+                candidate.erase(candidate.begin() + static_cast<long>(i),
+                                candidate.begin() + static_cast<long>(i + chunk));
                 std::size_t used = 0;
                 if (fails(candidate, &used)) {
                     candidate.resize(std::min(candidate.size(), used));
@@ -333,7 +334,8 @@ int run_many(const Arguments& a, const char* self) {
     std::uint64_t seeds = 0;
     for (std::uint64_t seed = a.first;; ++seed) {
         if (a.seeds && seeds >= *a.seeds) break;
-        if (!a.seeds && std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count() >= a.seconds) {
+        if (!a.seeds &&
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count() >= a.seconds) {
             break;
         }
         const Model model = model_for(a, seed);
@@ -356,8 +358,7 @@ int run_many(const Arguments& a, const char* self) {
             if (!fresh || *fresh != outcome.trace_hash) {
                 ++failures;
                 std::printf("FAILED seed %llu: trace hash %016llx here, %s in a fresh process\n",
-                            static_cast<unsigned long long>(seed),
-                            static_cast<unsigned long long>(outcome.trace_hash),
+                            static_cast<unsigned long long>(seed), static_cast<unsigned long long>(outcome.trace_hash),
                             fresh ? std::to_string(*fresh).c_str() : "nothing");
             }
         }
@@ -366,7 +367,8 @@ int run_many(const Arguments& a, const char* self) {
     const double rate = static_cast<double>(seeds) / cpu;
     std::printf("%llu seeds (", static_cast<unsigned long long>(seeds));
     for (const auto& [model, count] : per_model) {
-        std::printf("%s %llu ", std::string(tofu::sim::to_string(model)).c_str(), static_cast<unsigned long long>(count));
+        std::printf("%s %llu ", std::string(tofu::sim::to_string(model)).c_str(),
+                    static_cast<unsigned long long>(count));
     }
     std::printf("), %d failed, %.1f seeds per CPU second\n", failures, rate);
     if (a.check_coverage) {

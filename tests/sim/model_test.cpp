@@ -46,8 +46,7 @@ struct Bench {
     void drain(int fd) {
         std::byte sink[4096];
         int error = 0;
-        while (kernel.read(process, fd, sink, false, error) > 0) {
-        }
+        while (kernel.read(process, fd, sink, false, error) > 0) {}
     }
     // What one wait reports for `token`, merged (models may split filters).
     poller::Event report(std::uint64_t token) {

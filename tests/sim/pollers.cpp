@@ -262,8 +262,8 @@ Result<std::size_t> ModelPoller::wait(std::span<poller::Event> events, std::chro
             auto it = registrations_.begin();
             std::advance(it, static_cast<long>(choose_(registrations_.size())));
             if (it->second.interest.any()) {
-                batch.push_back(poller::Event{it->second.token, it->second.interest.read, it->second.interest.write,
-                                              false});
+                batch.push_back(
+                    poller::Event{it->second.token, it->second.interest.read, it->second.interest.write, false});
                 ++counters_.spurious_events;
             }
         }

@@ -127,9 +127,9 @@ private:
     Bug bug_;
     Chaos chaos_;
     Chooser choose_;
-    std::map<int, Registration> registrations_; // by descriptor: ordered, so reports are deterministic
-    std::map<std::uint64_t, int> live_tokens_;  // token -> descriptor
-    std::vector<poller::Event> held_;           // chaos: truncated or delayed, reported later
+    std::map<int, Registration> registrations_;    // by descriptor: ordered, so reports are deterministic
+    std::map<std::uint64_t, int> live_tokens_;     // token -> descriptor
+    std::vector<poller::Event> held_;              // chaos: truncated or delayed, reported later
     std::vector<poller::Event> removed_leftovers_; // Bug::removed_token_reported
     bool wake_pending_ = false;
     bool spurious_wake_ = false;

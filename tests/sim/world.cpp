@@ -77,7 +77,7 @@ private:
 
     // A channel as an application knows it, and what it posted on it.
     struct ChannelRecord {
-        bool known = false;       // the application has its number (posted its hello, got one, or listens)
+        bool known = false; // the application has its number (posted its hello, got one, or listens)
         bool listener = false;
         bool hostile = false;     // its peer is a hostile raw socket, not an application
         bool established = false; // hello exchange done, as the application saw it
@@ -97,13 +97,13 @@ private:
         ChannelNumber peer_channel = 0;
     };
     struct Post {
-        int group = -1;                 // sender's group actor
-        ChannelNumber channel = 0;      // sender's channel number
-        std::size_t index = 0;          // position in the channel's `posted`
+        int group = -1;            // sender's group actor
+        ChannelNumber channel = 0; // sender's channel number
+        std::size_t index = 0;     // position in the channel's `posted`
         std::size_t size = 0;
         OpCode op = OpCode::Request;
-        bool written = false;           // its frame went into a socket whole
-        bool lost_in_reset = false;     // written on a connection a reset then tore down, not resolved by then
+        bool written = false;       // its frame went into a socket whole
+        bool lost_in_reset = false; // written on a connection a reset then tore down, not resolved by then
         // skipped: a later post of its channel arrived first, so it must come
         // back (handed_back) and never arrive.
         enum class State { posted, skipped, delivered, handed_back } state = State::posted;
@@ -141,7 +141,8 @@ private:
     void note(const std::string& what);
     void cover(const std::string& item) {
         const std::vector<std::string>& items = coverage_items();
-        if (std::find(items.begin(), items.end(), item) == items.end()) fail("coverage item \"" + item + "\" is not listed");
+        if (std::find(items.begin(), items.end(), item) == items.end())
+            fail("coverage item \"" + item + "\" is not listed");
         outcome_.coverage.insert(item);
     }
     [[noreturn]] void fail(const std::string& what) { throw Violation(what); }
@@ -426,7 +427,10 @@ bool World::step(bool healing) {
     }
     const auto [kind, which] = menu[pick(menu.size())];
     switch (kind) {
-    case reactor: note("reactor " + std::to_string(which)); step_reactor(which); break;
+    case reactor:
+        note("reactor " + std::to_string(which));
+        step_reactor(which);
+        break;
     case time: advance_time(healing); break;
     case application: app_action(which, healing, false); break;
     case hostile: hostile_action(); break;
@@ -562,8 +566,8 @@ bool World::post_payload(int g, ChannelNumber channel, OpCode op, Message::Ptr m
     record.known = true;
     ledger_[uid] = Post{g, number, record.posted.size(), size, op, false, false, Post::State::posted};
     record.posted.push_back(uid);
-    note("group " + std::to_string(g) + " posts " + std::string(to_string(op)) + " u" + std::to_string(uid) +
-         " on " + std::to_string(number) + " (" + std::to_string(size) + " B)");
+    note("group " + std::to_string(g) + " posts " + std::string(to_string(op)) + " u" + std::to_string(uid) + " on " +
+         std::to_string(number) + " (" + std::to_string(size) + " B)");
     return true;
 }
 
@@ -625,7 +629,8 @@ void World::app_action(int g, bool healing, bool inside_step) {
             if (s != Status::success && s != Status::pool_empty) fail("bare wake-up: " + std::string(to_string(s)));
             if (group.wakeup_queued) cover("bare wake-up coalesced");
             group.wakeup_queued = true;
-        } else if (Message::Ptr message = engines_[static_cast<std::size_t>(group.engine)].engine->get(Alloc::PoolOnly)) {
+        } else if (Message::Ptr message =
+                       engines_[static_cast<std::size_t>(group.engine)].engine->get(Alloc::PoolOnly)) {
             (void)group.group->update_receiver(std::move(message));
         }
         break;
@@ -694,9 +699,9 @@ void World::handle(int g, Message::Ptr message) {
             // Between two engines nobody breaks the protocol. (A frame
             // timeout is no proof of a stall: 32 KiB through a 1 KiB buffer
             // with a few ms per segment can take longer than the deadline.)
-            static constexpr std::string_view violations[] = {"invalid_message", "invalid_op_code",
-                                                                 "invalid_headers_len", "invalid_body_len",
-                                                                 "invalid_more_usage", "not_allowed"};
+            static constexpr std::string_view violations[] = {"invalid_message",     "invalid_op_code",
+                                                              "invalid_headers_len", "invalid_body_len",
+                                                              "invalid_more_usage",  "not_allowed"};
             if (!it->second.hostile && !it->second.listener &&
                 std::find(std::begin(violations), std::end(violations), cause) != std::end(violations)) {
                 fail(where + ": closed for " + std::string(cause) + " between two engines");
@@ -758,7 +763,8 @@ void World::handle(int g, Message::Ptr message) {
     }
     const auto post = ledger_.find(*uid);
     if (post == ledger_.end()) fail(where + ": a message nobody posted (u" + std::to_string(*uid) + ")");
-    if (post->second.state == Post::State::skipped) fail(where + ": u" + std::to_string(*uid) + " arrived after a later post");
+    if (post->second.state == Post::State::skipped)
+        fail(where + ": u" + std::to_string(*uid) + " arrived after a later post");
     if (post->second.state != Post::State::posted) fail(where + ": u" + std::to_string(*uid) + " delivered twice");
     if (!body_is(*message, *uid, post->second.size)) fail(where + ": u" + std::to_string(*uid) + " bytes differ");
     ChannelRecord& sender = groups_[static_cast<std::size_t>(post->second.group)].channels[post->second.channel];
@@ -861,8 +867,8 @@ void World::hostile_action() {
         case 2:
             for (std::size_t i = 0; i < 1 + pick(64); ++i) out.push_back(static_cast<std::byte>(pick(256)));
             break;
-        case 3: out = bytes({'h'}); break;                                                 // one more byte of a drip
-        case 4: out = bytes({0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}); break;     // a bare, valid hello
+        case 3: out = bytes({'h'}); break;                                            // one more byte of a drip
+        case 4: out = bytes({0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}); break; // a bare, valid hello
         }
         const std::span<const std::byte> part(out);
         int error = 0;
@@ -876,8 +882,7 @@ void World::hostile_action() {
             if (!h.open) continue;
             std::byte sink[4096];
             int error = 0;
-            while (kernel_.read(hostile_process_, h.fd, sink, false, error) > 0) {
-            }
+            while (kernel_.read(hostile_process_, h.fd, sink, false, error) > 0) {}
         }
         break;
     }
@@ -902,7 +907,9 @@ std::string World::describe_unrest() {
         EngineActor& e = engines_[i];
         if (!e.core) continue;
         out += "engine " + std::to_string(i) + ": " +
-               (e.state == ReactorState::turn ? "turning" : e.state == ReactorState::asleep ? "asleep" : "stopped") +
+               (e.state == ReactorState::turn     ? "turning"
+                : e.state == ReactorState::asleep ? "asleep"
+                                                  : "stopped") +
                (e.state == ReactorState::asleep && e.deadline != Time::max() ? " with a deadline" : "") +
                (e.poller->ready() ? ", poller ready" : "") + "; ";
     }
@@ -934,12 +941,16 @@ void World::finish() {
             record.peer_group >= 0
                 ? &groups_[static_cast<std::size_t>(record.peer_group)].channels.at(record.peer_channel)
                 : nullptr;
-        const bool receiver_gone = record.peer_group >= 0 && groups_[static_cast<std::size_t>(record.peer_group)].destroyed;
+        const bool receiver_gone =
+            record.peer_group >= 0 && groups_[static_cast<std::size_t>(record.peer_group)].destroyed;
         const bool receiver_failed = receiver != nullptr && receiver->closed && receiver->failed;
         const bool hello_dropped = post.op == OpCode::HelloRequest && record.failed;
         if (post.lost_in_reset || receiver_gone || receiver_failed || hello_dropped) continue;
         fail(what + " was written and never delivered, and no reset, failure or destroyed side explains it (" +
-             (receiver == nullptr ? "no peer known" : receiver->closed ? "peer closed" : "peer open") + ")");
+             (receiver == nullptr ? "no peer known"
+              : receiver->closed  ? "peer closed"
+                                  : "peer open") +
+             ")");
     }
     for (std::size_t i = 0; i < engines_.size(); ++i) {
         EngineActor& e = engines_[i];
@@ -1021,13 +1032,35 @@ Outcome run(Choices& choices, const Config& config) {
 }
 
 const std::vector<std::string>& coverage_items() {
-    static const std::vector<std::string> items = {
-        "reactor slept", "events dispatched", "application inside a reactor step", "reading paused",
-        "pool_empty delivered", "message handed back", "graceful close", "channel closed by failure",
-        "connection reset", "connection aborted in the backlog", "payload lost to a reset", "peeked read", "a read filled the buffer, more queued behind it", "partial write", "descriptors exhausted", "backlog full",
-        "connect refused", "connect timeout", "pending connection evicted", "handshake timeout", "frame timeout", "hostile hello answered",
-        "connection refused before its hello", "bare wake-up coalesced", "group destroyed", "engine restarted",
-        "spurious event", "truncated batch", "delayed event"};
+    static const std::vector<std::string> items = {"reactor slept",
+                                                   "events dispatched",
+                                                   "application inside a reactor step",
+                                                   "reading paused",
+                                                   "pool_empty delivered",
+                                                   "message handed back",
+                                                   "graceful close",
+                                                   "channel closed by failure",
+                                                   "connection reset",
+                                                   "connection aborted in the backlog",
+                                                   "payload lost to a reset",
+                                                   "peeked read",
+                                                   "a read filled the buffer, more queued behind it",
+                                                   "partial write",
+                                                   "descriptors exhausted",
+                                                   "backlog full",
+                                                   "connect refused",
+                                                   "connect timeout",
+                                                   "pending connection evicted",
+                                                   "handshake timeout",
+                                                   "frame timeout",
+                                                   "hostile hello answered",
+                                                   "connection refused before its hello",
+                                                   "bare wake-up coalesced",
+                                                   "group destroyed",
+                                                   "engine restarted",
+                                                   "spurious event",
+                                                   "truncated batch",
+                                                   "delayed event"};
     return items;
 }
 

@@ -16,19 +16,19 @@ namespace tofu::sim {
 
 struct Config {
     Model model = Model::level;
-    Bug bug = Bug::none;     // a deliberately wrong poller model
-    bool chaos = true;       // what the poller contract allows, on purpose
-    bool faults = true;      // resets, descriptor exhaustion, hostile peers
+    Bug bug = Bug::none;      // a deliberately wrong poller model
+    bool chaos = true;        // what the poller contract allows, on purpose
+    bool faults = true;       // resets, descriptor exhaustion, hostile peers
     std::size_t steps = 2500; // steps of the active phase
-    bool trace = false;      // keep a readable line per step
+    bool trace = false;       // keep a readable line per step
 };
 
 struct Outcome {
     bool failed = false;
-    std::string failure;             // the first invariant that broke, and where
-    std::uint64_t trace_hash = 0;    // FNV-1a of every step: the same for the same choices
-    std::vector<std::string> trace;  // when Config::trace
-    std::set<std::string> coverage;  // rare situations this run reached
+    std::string failure;            // the first invariant that broke, and where
+    std::uint64_t trace_hash = 0;   // FNV-1a of every step: the same for the same choices
+    std::vector<std::string> trace; // when Config::trace
+    std::set<std::string> coverage; // rare situations this run reached
     std::size_t steps = 0;
 };
 

@@ -35,7 +35,7 @@ TEST(Admission, AtTheCapTheOldestPendingOfThatListenerMakesRoom) {
     admission.enter(pending[3], listener_a);
     EXPECT_EQ(admission.over_cap(listener_a), &pending[2]);
     EXPECT_EQ(admission.size(), 3u);
-    admission.leave(pending[2], nullptr); // its listener is gone: nothing to count down
+    admission.leave(pending[2], nullptr);     // its listener is gone: nothing to count down
     admission.leave(pending[2], &listener_a); // twice: no effect
     EXPECT_EQ(admission.size(), 2u);
 }

@@ -81,13 +81,24 @@ std::vector<Golden> golden_frames() {
                           ASSERT_EQ(m.append_body("ok"), Status::success);
                       },
                       bytes({
-                          0x12, 0x34,                                     // channel 0x1234
-                          0x21,                                           // Response(1) | more(0x20)
-                          0x00,                                           // success
-                          0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, // message id
-                          0x00, 0x00,                                     // no headers
-                          0x00, 0x02,                                     // 2 bytes of body
-                          'o', 'k',
+                          0x12,
+                          0x34, // channel 0x1234
+                          0x21, // Response(1) | more(0x20)
+                          0x00, // success
+                          0x01,
+                          0x02,
+                          0x03,
+                          0x04,
+                          0x05,
+                          0x06,
+                          0x07,
+                          0x08, // message id
+                          0x00,
+                          0x00, // no headers
+                          0x00,
+                          0x02, // 2 bytes of body
+                          'o',
+                          'k',
                       })});
 
     frames.push_back({"Signal from the engine with a status",
@@ -108,7 +119,7 @@ std::vector<Golden> golden_frames() {
                           0x00, 0x00, 0x00, 0x00, 0xDE, 0xAD, 0xBE, 0xEF, // message id
                           0x00, 0x05,                                     // "a:b\r\n"
                           0x00, 0x03,                                     // 3 bytes of body
-                          'a', ':', 'b', '\r', '\n',                      //
+                          'a',  ':',  'b',  '\r', '\n',                   //
                           0x00, 0xFF, 0x7F,
                       })});
 
@@ -123,11 +134,22 @@ std::vector<Golden> golden_frames() {
                           m.set_message_id(0xFFFFFFFFFFFFFFFFull);
                       },
                       bytes({
-                          0x01, 0x00,                                     // channel 256
-                          0x16,                                           // ByeResponse(6) | origin(0x10)
-                          0x1F,                                           // unknown_error = 31
-                          0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, // message id
-                          0x00, 0x00, 0x00, 0x00,
+                          0x01,
+                          0x00, // channel 256
+                          0x16, // ByeResponse(6) | origin(0x10)
+                          0x1F, // unknown_error = 31
+                          0xFF,
+                          0xFF,
+                          0xFF,
+                          0xFF,
+                          0xFF,
+                          0xFF,
+                          0xFF,
+                          0xFF, // message id
+                          0x00,
+                          0x00,
+                          0x00,
+                          0x00,
                       })});
 
     frames.push_back({"Signal with more, engine origin, two headers",
@@ -149,7 +171,7 @@ std::vector<Golden> golden_frames() {
                           0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, // message id
                           0x00, 0x0C,                                     // "x:1\r\nyy:22\r\n" = 12
                           0x00, 0x01,                                     // 1 byte of body
-                          'x', ':', '1', '\r', '\n', 'y', 'y', ':', '2', '2', '\r', '\n', 'Z',
+                          'x',  ':',  '1',  '\r', '\n', 'y',  'y',  ':',  '2', '2', '\r', '\n', 'Z',
                       })});
 
     frames.push_back({"HelloResponse, application, no headers",
@@ -160,14 +182,15 @@ std::vector<Golden> golden_frames() {
                       },
                       bytes({0x00, 0x01, 0x04, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x00, 0x00, 0x00, 0x00})});
 
-    frames.push_back({"ByeRequest with body only",
-                      [](Message& m) {
-                          m.set_channel(7);
-                          m.set_opcode(OpCode::ByeRequest);
-                          m.set_message_id(3);
-                          ASSERT_EQ(m.append_body("bye"), Status::success);
-                      },
-                      bytes({0x00, 0x07, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0x00, 0x00, 0x03, 'b', 'y', 'e'})});
+    frames.push_back(
+        {"ByeRequest with body only",
+         [](Message& m) {
+             m.set_channel(7);
+             m.set_opcode(OpCode::ByeRequest);
+             m.set_message_id(3);
+             ASSERT_EQ(m.append_body("bye"), Status::success);
+         },
+         bytes({0x00, 0x07, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0x00, 0x00, 0x03, 'b', 'y', 'e'})});
 
     {
         const std::string headers = max_header_block();
@@ -278,8 +301,8 @@ TEST_F(CodecGolden, DecodeGivesBackTheSameMessage) {
 
 TEST_F(CodecGolden, DecodeSpecificFields) {
     // Spot checks against literal values, independent of the builders.
-    const Bytes frame = bytes({0xFF, 0xFE, 0x32, 0x15, 0x80, 0, 0, 0, 0, 0, 0, 0x01, 0x00, 0x05, 0x00, 0x01, 'a',
-                               ':', 'b', '\r', '\n', 'Z'});
+    const Bytes frame = bytes(
+        {0xFF, 0xFE, 0x32, 0x15, 0x80, 0, 0, 0, 0, 0, 0, 0x01, 0x00, 0x05, 0x00, 0x01, 'a', ':', 'b', '\r', '\n', 'Z'});
     wire::Decoder decoder;
     decoder.provide(pool_->get(Alloc::Always));
     ASSERT_EQ(decoder.feed(frame).event, wire::Decoder::Event::message);

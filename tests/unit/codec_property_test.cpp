@@ -72,9 +72,9 @@ public:
 
         std::size_t headers_target = 0;
         const std::uint64_t hmode = below(100);
-        if (index == 1 || hmode == 0) headers_target = max_headers_size;          // exactly full
-        else if (hmode < 3) headers_target = between(1, max_headers_size);        // large
-        else if (hmode < 60) headers_target = between(1, 200);                    // a few headers
+        if (index == 1 || hmode == 0) headers_target = max_headers_size;   // exactly full
+        else if (hmode < 3) headers_target = between(1, max_headers_size); // large
+        else if (hmode < 60) headers_target = between(1, 200);             // a few headers
         if (index == 0) headers_target = 0;
         fill_headers(m, headers_target);
 

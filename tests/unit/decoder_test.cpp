@@ -53,7 +53,8 @@ TEST_F(DecoderTest, EmptyInputNeedsBytes) {
 }
 
 TEST_F(DecoderTest, OneByteAtATime) {
-    const Bytes f1 = frame(0x21, "~connect_to:tcp|127.0.0.1|7099\r\nk:v\r\n", "body bytes", 22, 0x0102030405060708ull, 0xFFFE);
+    const Bytes f1 =
+        frame(0x21, "~connect_to:tcp|127.0.0.1|7099\r\nk:v\r\n", "body bytes", 22, 0x0102030405060708ull, 0xFFFE);
     const Bytes f2 = frame(0x00); // empty Request
     const Bytes f3 = frame(0x04, "", "only body", 0, 9, 1);
     Bytes stream;

@@ -94,9 +94,10 @@ TEST_F(MessageTest, AddHeadersIterateInOrderAndRawBlock) {
     ASSERT_EQ(m->add_header("first", "1"), Status::success);
     ASSERT_EQ(m->add_header("second", "two words"), Status::success);
     ASSERT_EQ(m->add_header("~connect_to", "tcp|::1|80"), Status::success); // ':' allowed in a value
-    ASSERT_EQ(m->add_header("first", "again"), Status::success);           // duplicates kept
+    ASSERT_EQ(m->add_header("first", "again"), Status::success);            // duplicates kept
 
-    EXPECT_EQ(test::as_text(m->raw_headers()), "first:1\r\nsecond:two words\r\n~connect_to:tcp|::1|80\r\nfirst:again\r\n");
+    EXPECT_EQ(test::as_text(m->raw_headers()),
+              "first:1\r\nsecond:two words\r\n~connect_to:tcp|::1|80\r\nfirst:again\r\n");
     EXPECT_EQ(all_headers(*m),
               (Headers{{"first", "1"}, {"second", "two words"}, {"~connect_to", "tcp|::1|80"}, {"first", "again"}}));
 
@@ -268,8 +269,8 @@ TEST_F(MessageTest, BodyLimit) {
 
 TEST_F(MessageTest, ValidateForPostOpcodes) {
     Message::Ptr m = get();
-    for (OpCode op : {OpCode::Request, OpCode::Signal, OpCode::HelloRequest, OpCode::HelloResponse,
-                      OpCode::ByeRequest, OpCode::ByeResponse, OpCode::ByeSignal, OpCode::WelcomeRequest}) {
+    for (OpCode op : {OpCode::Request, OpCode::Signal, OpCode::HelloRequest, OpCode::HelloResponse, OpCode::ByeRequest,
+                      OpCode::ByeResponse, OpCode::ByeSignal, OpCode::WelcomeRequest}) {
         m->set_opcode(op);
         EXPECT_EQ(m->validate_for_post(), Status::success) << to_string(op);
     }

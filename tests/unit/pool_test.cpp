@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
-#include <initializer_list>
 #include <atomic>
+#include <initializer_list>
 #include <mutex>
 #include <random>
 #include <string>

@@ -12,13 +12,11 @@ namespace {
 
 constexpr Limits limits{100};
 
-const State all_states[] = {State::connecting,   State::hello_sent, State::awaiting_hello,
-                            State::hello_received, State::established, State::bye_sent,
-                            State::bye_received, State::closing,     State::listening,
-                            State::closed};
-const OpCode wire_opcodes[] = {OpCode::Request,       OpCode::Response,   OpCode::Signal,
-                               OpCode::HelloRequest,  OpCode::HelloResponse, OpCode::ByeRequest,
-                               OpCode::ByeResponse};
+const State all_states[] = {State::connecting,  State::hello_sent, State::awaiting_hello, State::hello_received,
+                            State::established, State::bye_sent,   State::bye_received,   State::closing,
+                            State::listening,   State::closed};
+const OpCode wire_opcodes[] = {OpCode::Request,       OpCode::Response,   OpCode::Signal,     OpCode::HelloRequest,
+                               OpCode::HelloResponse, OpCode::ByeRequest, OpCode::ByeResponse};
 
 wire::FrameHeader frame(OpCode op, std::uint16_t headers = 0, std::uint16_t body = 0,
                         Origin origin = Origin::application) {

@@ -10,8 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <iterator>
 #include <new>
@@ -105,8 +105,8 @@ TEST(ZeroAllocation, TheCounterSeesAllocations) {
     ::operator delete(sink);
     sink = ::operator new[](64, std::nothrow);
     ::operator delete[](sink);
-    sink = ::operator new(64, std::align_val_t{64});
-    ::operator delete(sink, std::align_val_t{64});
+    sink = ::operator new (64, std::align_val_t{64});
+    ::operator delete (sink, std::align_val_t{64});
     EXPECT_EQ(allocations.load() - before, 3u);
 }
 
@@ -122,8 +122,8 @@ bool round_trip(Pool& pool, std::size_t i) {
     m->set_message_id(i + 1);
     bool ok = m->add_header("~connect_to", "tcp|127.0.0.1|7099") == Status::success;
     ok &= m->add_header("content-type", "application/octet-stream") == Status::success;
-    ok &= m->set_header("~connect_to", i % 2 == 0 ? "tcp|[::1]|80" : "uds|/tmp/some/longer/path.sock") ==
-          Status::success;
+    ok &=
+        m->set_header("~connect_to", i % 2 == 0 ? "tcp|[::1]|80" : "uds|/tmp/some/longer/path.sock") == Status::success;
     // 0 .. 4,000 bytes, appended in pieces
     const std::size_t body = (i * 397) % 4001;
     for (std::size_t done = 0; done < body;) {

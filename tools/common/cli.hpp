@@ -75,8 +75,8 @@ inline const CLI::Validator size_value(
     "SIZE");
 
 // For counts after size_value: 0 is not one.
-inline const CLI::Validator positive(
-    [](std::string& text) -> std::string { return text == "0" ? "must be at least 1" : ""; }, "POSITIVE");
+inline const CLI::Validator
+    positive([](std::string& text) -> std::string { return text == "0" ? "must be at least 1" : ""; }, "POSITIVE");
 
 inline const CLI::Validator address_value(
     [](std::string& text) -> std::string {

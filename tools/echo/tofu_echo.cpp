@@ -41,10 +41,11 @@ std::optional<int> parse(int argc, char** argv, Config& config) {
                  "Prints 'listening on ADDRESS' once the listener is up; SIGINT/SIGTERM stop it (exit 0).",
                  "tofu-echo");
     tofu::cli::set_version(app, "tofu-echo");
-    const CLI::Option* address = app.add_option_function<std::string>(
-           "ADDRESS", [&config](const std::string& text) { config.address = tofu::parse_address(text).value(); },
-           "tcp|HOST|PORT (PORT 0 picks a free port) or uds|PATH ('@name': Linux abstract socket)")
-        ->check(tofu::cli::address_value);
+    const CLI::Option* address =
+        app.add_option_function<std::string>(
+               "ADDRESS", [&config](const std::string& text) { config.address = tofu::parse_address(text).value(); },
+               "tcp|HOST|PORT (PORT 0 picks a free port) or uds|PATH ('@name': Linux abstract socket)")
+            ->check(tofu::cli::address_value);
     app.add_option_function<std::string>(
            "--backend",
            [&config](const std::string& name) { config.options.backend = *tofu::backend_from_string(name); },
@@ -195,13 +196,13 @@ int run(const Config& config) {
             if (msg->status() == tofu::Status::receiver_update) continue; // our own wake-up
             if (msg->opcode() == tofu::OpCode::WelcomeResponse && !listening) {
                 if (msg->status() != tofu::Status::success) {
-                    std::cerr << "tofu-echo: cannot listen on " << config.address.to_string() << ": "
-                              << msg->status() << "\n";
+                    std::cerr << "tofu-echo: cannot listen on " << config.address.to_string() << ": " << msg->status()
+                              << "\n";
                     return exit_failure;
                 }
                 tofu::Result<tofu::Address> bound = tofu::address_of(*msg);
-                std::cout << "listening on "
-                          << (bound ? bound.value().to_string() : config.address.to_string()) << std::endl;
+                std::cout << "listening on " << (bound ? bound.value().to_string() : config.address.to_string())
+                          << std::endl;
                 listening = true;
                 continue;
             }

@@ -75,9 +75,7 @@ const Impl* find_impl(std::string_view name) {
     return nullptr;
 }
 
-void print_listening(const tofu::Address& address) {
-    std::cout << "listening on " << address.to_string() << std::endl;
-}
+void print_listening(const tofu::Address& address) { std::cout << "listening on " << address.to_string() << std::endl; }
 
 void print_result(std::uint64_t messages, std::chrono::nanoseconds elapsed) {
     std::cout << "result msgs=" << messages << " ns=" << elapsed.count() << std::endl;
@@ -315,13 +313,13 @@ double percentile(std::vector<double>& sorted, double p) {
 }
 
 std::vector<std::string> case_args(const Case& c) {
-    return {"--impl",    c.impl,
-            "--backend", std::string(tofu::to_string(c.backend)),
-            "--mode",    std::string(to_string(c.mode)),
-            "--size",    std::to_string(c.size),
-            "--count",   std::to_string(c.count),
-            "--warmup",  std::to_string(c.warmup),
-            "--max-seconds", std::to_string(c.max_seconds),
+    return {"--impl",         c.impl,
+            "--backend",      std::string(tofu::to_string(c.backend)),
+            "--mode",         std::string(to_string(c.mode)),
+            "--size",         std::to_string(c.size),
+            "--count",        std::to_string(c.count),
+            "--warmup",       std::to_string(c.warmup),
+            "--max-seconds",  std::to_string(c.max_seconds),
             "--max-messages", std::to_string(c.max_messages),
             "--memory-limit", std::to_string(c.memory_limit),
             "--quiet"};
@@ -434,8 +432,8 @@ std::string format_line(const Case& c, const Outcome& o, int runs) {
     }
     out << std::fixed;
     if (c.mode == Mode::throughput) {
-        out << " msgs=" << o.messages << " msg/s=" << std::setprecision(0) << o.msgs_per_s << " MB/s="
-            << std::setprecision(1) << o.mb_per_s << " s=" << std::setprecision(2) << o.seconds;
+        out << " msgs=" << o.messages << " msg/s=" << std::setprecision(0) << o.msgs_per_s
+            << " MB/s=" << std::setprecision(1) << o.mb_per_s << " s=" << std::setprecision(2) << o.seconds;
         if (o.messages < c.count) out << " (time limit: " << c.count << " asked)";
     } else {
         out << " round_trips=" << o.round_trips << " median_us=" << std::setprecision(1) << o.median_us
@@ -544,9 +542,10 @@ std::string json_string(std::string_view text) {
 // One object per case, with the figures of its result line.
 std::string json_object(const Case& c, const Outcome& o, int runs) {
     std::ostringstream out;
-    out << std::setprecision(17) << "{\"impl\": " << json_string(c.label()) << ", \"transport\": "
-        << json_string(to_string(c.transport)) << ", \"mode\": " << json_string(to_string(c.mode))
-        << ", \"size\": " << c.size << ", \"runs\": " << runs << ", \"ok\": " << (o.ok ? "true" : "false");
+    out << std::setprecision(17) << "{\"impl\": " << json_string(c.label())
+        << ", \"transport\": " << json_string(to_string(c.transport))
+        << ", \"mode\": " << json_string(to_string(c.mode)) << ", \"size\": " << c.size << ", \"runs\": " << runs
+        << ", \"ok\": " << (o.ok ? "true" : "false");
     if (!o.ok) {
         out << ", \"error\": " << json_string(o.error) << "}";
         return out.str();

@@ -68,7 +68,8 @@ int nng_serve(const Case& c, const tofu::Address& where) {
     tofu::Address bound = where;
     if (where.kind == tofu::Address::Kind::tcp) {
         int port = 0;
-        if (nng_listener_get_int(listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) bound.port = static_cast<std::uint16_t>(port);
+        if (nng_listener_get_int(listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
+            bound.port = static_cast<std::uint16_t>(port);
     }
     nng_socket_set_ms(socket.get(), NNG_OPT_RECVTIMEO, 60'000); // a vanished client ends the server
     print_listening(bound);

@@ -33,14 +33,14 @@ std::string_view to_string(Mode mode) noexcept;
 std::string_view to_string(Transport transport) noexcept;
 
 struct Case {
-    std::string impl = "tofu"; // tofu, zmq, nng
+    std::string impl = "tofu";                        // tofu, zmq, nng
     tofu::Backend backend = tofu::Backend::automatic; // tofu only
     Transport transport = Transport::tcp;
     Mode mode = Mode::throughput;
     std::size_t size = 64;
-    std::uint64_t count = 0;   // messages (throughput) or timed round trips (latency)
-    std::uint64_t warmup = 0;  // latency: untimed round trips first
-    double max_seconds = 0;    // throughput client: stop sending after this (0: no limit)
+    std::uint64_t count = 0;  // messages (throughput) or timed round trips (latency)
+    std::uint64_t warmup = 0; // latency: untimed round trips first
+    double max_seconds = 0;   // throughput client: stop sending after this (0: no limit)
     // tofu engine options
     std::size_t max_messages = 4096;
     std::size_t memory_limit = std::size_t{64} << 20;
@@ -58,15 +58,14 @@ using ServeFn = int (*)(const Case& c, const tofu::Address& where);
 struct ClientResult {
     bool ok = false;
     std::string error;
-    std::vector<double> round_trip_ns; // latency mode
+    std::vector<double> round_trip_ns;             // latency mode
     std::optional<tofu::EngineStats> engine_stats; // tofu: the client engine's counters
 };
 
 // Client side. Throughput: send `count` messages, then call `server_done`
 // (which returns once the server reported its result, or false on failure)
 // before closing. Latency: warmup + count round trips, one at a time.
-using ClientFn = ClientResult (*)(const Case& c, const tofu::Address& server,
-                                  const std::function<bool()>& server_done);
+using ClientFn = ClientResult (*)(const Case& c, const tofu::Address& server, const std::function<bool()>& server_done);
 
 struct Impl {
     std::string_view name;
@@ -84,8 +83,8 @@ inline bool out_of_time(const Case& c, std::uint64_t sent, std::chrono::steady_c
     return c.max_seconds > 0 && (sent & 1023) == 0 && std::chrono::steady_clock::now() >= deadline;
 }
 inline std::chrono::steady_clock::time_point deadline_of(const Case& c) {
-    return std::chrono::steady_clock::now() +
-           std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(c.max_seconds));
+    return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                  std::chrono::duration<double>(c.max_seconds));
 }
 // The throughput client's end: its sockets must stay open until the server
 // has everything, else closing them could drop what is still queued.
@@ -115,7 +114,8 @@ ClientResult time_round_trips(const Case& c, RoundTrip round_trip) {
             return result;
         }
         const Clock::time_point end = Clock::now();
-        if (i >= c.warmup) result.round_trip_ns.push_back(std::chrono::duration<double, std::nano>(end - start).count());
+        if (i >= c.warmup)
+            result.round_trip_ns.push_back(std::chrono::duration<double, std::nano>(end - start).count());
     }
     result.ok = true;
     return result;

@@ -194,7 +194,8 @@ ClientResult latency_client(Connection& connection, const Case& c) {
             }
             if (msg->opcode() != tofu::OpCode::Response || msg->message_id() != posted.value().message_id) continue;
             const Clock::time_point end = Clock::now();
-            if (i >= c.warmup) result.round_trip_ns.push_back(std::chrono::duration<double, std::nano>(end - start).count());
+            if (i >= c.warmup)
+                result.round_trip_ns.push_back(std::chrono::duration<double, std::nano>(end - start).count());
             request = std::move(msg);
             break;
         }
@@ -296,7 +297,8 @@ ClientResult tofu_client(const Case& c, const tofu::Address& server, const std::
     ClientResult result;
     std::optional<Connection> connection = connect(c, server, result.error);
     if (!connection) return result;
-    result = c.mode == Mode::throughput ? throughput_client(*connection, c, server_done) : latency_client(*connection, c);
+    result =
+        c.mode == Mode::throughput ? throughput_client(*connection, c, server_done) : latency_client(*connection, c);
     say_bye(*connection);
     result.engine_stats = connection->engine.stats();
     return result;
