@@ -15,10 +15,7 @@
 # and exits 0 otherwise.
 #
 # Environment: TOFU_JOBS (default 2).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-jobs=${TOFU_JOBS:-2}
+source "$(dirname "$0")/common.sh"
 variants=("$@")
 ((${#variants[@]})) || variants=(plain asan)
 bash scripts/deps.sh

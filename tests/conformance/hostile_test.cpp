@@ -630,20 +630,37 @@ TEST_P(Hostile, MixedFloodWhileClientsDoRoundTrips) {
 
 // ---- a fair share of the pool ---------------------------------------------------
 
+// A server on a 64-message pool (a channel's share: 16), a well-behaved
+// client of it, and a raw peer past its hello on a channel of its own.
+struct CrowdedServer {
+    static Options pool_of_64(Options options) {
+        options.max_messages = 64;
+        return options;
+    }
+    CrowdedServer(const Options& server_options, const Options& client_options)
+        : server(pool_of_64(server_options)), other(client_options, server) {
+        if (!server || !other) return;
+        peer = RawPeer::connect(server.listener.address);
+        channel = raw_handshake(peer, server.group);
+    }
+    explicit operator bool() const { return server && other && channel != 0; }
+    std::size_t share() const { return server.engine.options().channel_share_messages; }
+
+    Server server;
+    Client other;
+    RawPeer peer;
+    ChannelNumber channel = 0;
+};
+
 // One channel sending as fast as it can, into an application that keeps
 // every message it gets from it: past its share, the channel stops while a
 // share of the pool is still free for the others; another channel still
 // gets memory; returning the messages lets the first go on, nothing lost.
 TEST_P(Hostile, OneChannelCannotTakeTheWholePool) {
-    Options o;
-    o.max_messages = 64; // share: 16 messages
-    Server server(options(o));
-    ASSERT_TRUE(server);
-    Client other(options(), server);
-    ASSERT_TRUE(other);
-    RawPeer firehose = RawPeer::connect(server.listener.address);
-    const ChannelNumber channel = raw_handshake(firehose, server.group);
-    ASSERT_NE(channel, 0);
+    CrowdedServer crowd(options(), options());
+    ASSERT_TRUE(crowd);
+    Server& server = crowd.server;
+    RawPeer& firehose = crowd.peer;
     constexpr std::size_t count = 500;
     Bytes stream;
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -659,12 +676,11 @@ TEST_P(Hostile, OneChannelCannotTakeTheWholePool) {
         ASSERT_TRUE(got);
         if (!is_pool_empty(*got)) held.push_back(std::move(got));
     }
-    const std::size_t share = server.engine.options().channel_share_messages;
-    EXPECT_GE(held.size(), share) << "a channel alone gets at least its share";
-    EXPECT_LE(held.size(), o.max_messages - share) << "and leaves a share to the others";
-    EXPECT_GE(server.engine.pool().free_messages(MemoryTier::inbound), share);
+    EXPECT_GE(held.size(), crowd.share()) << "a channel alone gets at least its share";
+    EXPECT_LE(held.size(), server.engine.options().max_messages - crowd.share()) << "and leaves a share to the others";
+    EXPECT_GE(server.engine.pool().free_messages(MemoryTier::inbound), crowd.share());
     EXPECT_FALSE(server.group.poll(200ms)) << "it stays stopped";
-    for (int i = 0; i < 10; ++i) other.round_trip(server, "the other channel " + std::to_string(i));
+    for (int i = 0; i < 10; ++i) crowd.other.round_trip(server, "the other channel " + std::to_string(i));
 
     // Memory back from another thread: the rest arrives, in order.
     std::uint64_t expected = 1;
@@ -686,15 +702,10 @@ TEST_P(Hostile, OneChannelCannotTakeTheWholePool) {
 // requests, answered in place) wait in its send queue and count against its
 // share, so it stops being read before it can fill the pool.
 TEST_P(Hostile, UnreadAnswersPauseTheirSender) {
-    Options o;
-    o.max_messages = 64;
-    Server server(options(o));
-    ASSERT_TRUE(server);
-    Client other(options(), server);
-    ASSERT_TRUE(other);
-    RawPeer greedy = RawPeer::connect(server.listener.address);
-    const ChannelNumber channel = raw_handshake(greedy, server.group);
-    ASSERT_NE(channel, 0);
+    CrowdedServer crowd(options(), options());
+    ASSERT_TRUE(crowd);
+    Server& server = crowd.server;
+    RawPeer& greedy = crowd.peer;
     const std::string body(60000, 'q');
     Bytes request = frame({.opcode = op(OpCode::Request), .id = 1, .body = as_bytes(body)});
     greedy.set_nonblocking(true);
@@ -712,15 +723,15 @@ TEST_P(Hostile, UnreadAnswersPauseTheirSender) {
         Message::Ptr got = server.group.poll(300ms);
         if (!got) break; // the greedy channel stopped being read
         if (is_pool_empty(*got)) continue;
-        ASSERT_EQ(got->channel(), channel) << describe(got);
+        ASSERT_EQ(got->channel(), crowd.channel) << describe(got);
         got->reply(OpCode::Response);
         server.group.post_ok(got);
         ++answered;
     }
     EXPECT_LT(answered, plenty) << "a peer that never reads must be paused";
-    EXPECT_LE(server.engine.pool().messages_in_use(), o.max_messages - server.engine.options().channel_share_messages)
+    EXPECT_LE(server.engine.pool().messages_in_use(), server.engine.options().max_messages - crowd.share())
         << "a share of the pool stays free for the others";
-    for (int i = 0; i < 5; ++i) other.round_trip(server, "unaffected " + std::to_string(i));
+    for (int i = 0; i < 5; ++i) crowd.other.round_trip(server, "unaffected " + std::to_string(i));
 }
 
 // ---- small pools stay live --------------------------------------------------------

@@ -33,9 +33,14 @@ struct Bench {
         int error = 0;
         Address bound;
         listener = kernel.listen(process, tcp("10.0.0.1", 0), bound, error);
-        client = kernel.connect(process, bound, error);
+        client = connect(bound);
         kernel.deliver_due();
         server = kernel.accept(process, listener, error);
+    }
+    // A connect started (not yet delivered); its descriptor.
+    int connect(const Address& to) {
+        int error = 0;
+        return kernel.connect(process, to, error);
     }
     void send(int from, std::string_view text) {
         const std::span<const std::byte> part(reinterpret_cast<const std::byte*>(text.data()), text.size());
@@ -130,10 +135,8 @@ std::string connect_and_room_are_writable(Model model, Bug bug) {
     Bench b(model, bug);
     int error = 0;
     Address bound;
-    const int other = b.kernel.listen(b.process, tcp("10.0.0.2", 0), bound, error);
-    (void)other;
-    const int connecting = b.kernel.connect(b.process, bound, error);
-    b.poller->add(connecting, 3, write_only);
+    (void)b.kernel.listen(b.process, tcp("10.0.0.2", 0), bound, error);
+    b.poller->add(b.connect(bound), 3, write_only);
     if (b.report(3).writable) return "writable before the connect completed";
     b.kernel.deliver_due();
     if (!b.report(3).writable) return "a completed connect not reported writable";
@@ -143,9 +146,7 @@ std::string connect_and_room_are_writable(Model model, Bug bug) {
 std::string listener_is_readable_when_a_connection_waits(Model model, Bug bug) {
     Bench b(model, bug);
     b.poller->add(b.listener, 9, read_only);
-    int error = 0;
-    Address bound = tcp("10.0.0.1", 40000);
-    (void)b.kernel.connect(b.process, bound, error);
+    (void)b.connect(tcp("10.0.0.1", 40000));
     b.kernel.deliver_due();
     if (!b.report(9).readable) return "a queued connection not reported";
     return b.violations();
