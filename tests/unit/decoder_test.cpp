@@ -33,14 +33,9 @@ Bytes frame(unsigned proto, std::string_view headers = {}, std::string_view body
     return out;
 }
 
-class DecoderTest : public ::testing::Test {
+class DecoderTest : public test::PooledTest {
 protected:
-    Message::Ptr get() {
-        Message::Ptr m = pool_->get(Alloc::Always);
-        EXPECT_TRUE(m);
-        return m;
-    }
-    Pool::Handle pool_ = Pool::create(PoolLimits{0, 16, std::size_t{4} << 20});
+    DecoderTest() : PooledTest(std::size_t{4} << 20) {}
 };
 
 TEST_F(DecoderTest, EmptyInputNeedsBytes) {

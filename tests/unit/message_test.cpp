@@ -15,20 +15,13 @@ namespace {
 
 using test::as_span;
 
-class MessageTest : public ::testing::Test {
+class MessageTest : public test::PooledTest {
 protected:
-    Message::Ptr get() {
-        Message::Ptr message = pool_->get(Alloc::Always);
-        EXPECT_TRUE(message);
-        return message;
-    }
     std::vector<std::pair<std::string, std::string>> all_headers(const Message& message) {
         std::vector<std::pair<std::string, std::string>> out;
         for (const TextHeader& h : message.headers()) out.emplace_back(h.name, h.value);
         return out;
     }
-
-    Pool::Handle pool_ = Pool::create(PoolLimits{0, 16, std::size_t{16} << 20});
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;

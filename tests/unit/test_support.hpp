@@ -3,6 +3,9 @@
 #include "message/codec.hpp"
 
 #include <tofu/message.hpp>
+#include <tofu/pool.hpp>
+
+#include <gtest/gtest.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -67,5 +70,18 @@ inline std::string describe_difference(std::span<const std::byte> got, std::span
     }
     return out;
 }
+
+// A fixture with a pool of 16 messages to take blank messages from.
+class PooledTest : public ::testing::Test {
+protected:
+    explicit PooledTest(std::size_t memory_limit = std::size_t{16} << 20)
+        : pool_(Pool::create(PoolLimits{0, 16, memory_limit})) {}
+    Message::Ptr get() {
+        Message::Ptr message = pool_->get(Alloc::Always);
+        EXPECT_TRUE(message);
+        return message;
+    }
+    Pool::Handle pool_;
+};
 
 } // namespace tofu::test

@@ -39,10 +39,7 @@ TEST(Timers, NothingQueuedMeansNever) {
 
 TEST(Timers, ExpireInDeadlineOrderWithTheKindThatFired) {
     Timers timers;
-    Timers::Slot a, b, c;
-    a.token = 1;
-    b.token = 2;
-    c.token = 3;
+    Timers::Slot a{.token = 1}, b{.token = 2}, c{.token = 3};
     timers.set(a, Timeout::frame, t0 + 30ms);
     timers.set(b, Timeout::connect, t0 + 10ms);
     timers.set(c, Timeout::handshake, t0 + 20ms);
@@ -61,8 +58,7 @@ TEST(Timers, ExpireInDeadlineOrderWithTheKindThatFired) {
 
 TEST(Timers, OneSlotHoldsSeveralKindsAndFiresEachInTurn) {
     Timers timers;
-    Timers::Slot slot;
-    slot.token = 9;
+    Timers::Slot slot{.token = 9};
     timers.set(slot, Timeout::handshake, t0 + 50ms);
     timers.set(slot, Timeout::frame, t0 + 20ms);
     EXPECT_EQ(timers.size(), 1u);
@@ -74,8 +70,7 @@ TEST(Timers, OneSlotHoldsSeveralKindsAndFiresEachInTurn) {
 
 TEST(Timers, ALaterDeadlineComesUpEarlyAndIsRequeuedNotFired) {
     Timers timers;
-    Timers::Slot slot;
-    slot.token = 4;
+    Timers::Slot slot{.token = 4};
     timers.set(slot, Timeout::frame, t0 + 10ms);
     timers.set(slot, Timeout::frame, t0 + 100ms); // moved later: a field write
     EXPECT_EQ(timers.next(), t0 + 10ms) << "the heap keeps the earlier key until it comes up";
@@ -86,9 +81,7 @@ TEST(Timers, ALaterDeadlineComesUpEarlyAndIsRequeuedNotFired) {
 
 TEST(Timers, AnEarlierDeadlineMovesTheSlotUp) {
     Timers timers;
-    Timers::Slot a, b;
-    a.token = 1;
-    b.token = 2;
+    Timers::Slot a{.token = 1}, b{.token = 2};
     timers.set(a, Timeout::frame, t0 + 50ms);
     timers.set(b, Timeout::frame, t0 + 40ms);
     timers.set(a, Timeout::connect, t0 + 5ms);
@@ -98,8 +91,7 @@ TEST(Timers, AnEarlierDeadlineMovesTheSlotUp) {
 
 TEST(Timers, ClearedDeadlinesNeverFire) {
     Timers timers;
-    Timers::Slot slot;
-    slot.token = 5;
+    Timers::Slot slot{.token = 5};
     timers.set(slot, Timeout::handshake, t0 + 10ms);
     timers.clear(slot, Timeout::handshake);
     EXPECT_TRUE(expire_all(timers, t0 + 1h).empty());
