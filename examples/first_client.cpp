@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     // 1. Connect: a HelloRequest addressed to the server. post() empties
     //    `hello` and tells us the channel number the engine chose.
     tofu::Message::Ptr hello = engine.get(tofu::Alloc::Always);
-    tofu::connect_to(*hello, server.value());
+    if (tofu::connect_to(*hello, server.value()) != tofu::Status::success) return 2;
     const tofu::ChannelNumber channel = group.post(hello).value().channel;
     std::cout << "connecting to " << server.value().to_string() << " on channel " << channel << "\n";
 
@@ -82,8 +82,11 @@ int main(int argc, char** argv) {
         tofu::Message::Ptr request = engine.get(tofu::Alloc::Always);
         request->set_opcode(tofu::OpCode::Request);
         request->set_channel(channel);
-        request->add_header("question", std::to_string(i));
-        request->append_body("hello #" + std::to_string(i));
+        if (request->add_header("question", std::to_string(i)) != tofu::Status::success ||
+            request->append_body("hello #" + std::to_string(i)) != tofu::Status::success) {
+            std::cerr << "request " << i << " does not fit in a message\n";
+            return 1;
+        }
         const std::uint64_t id = group.post(request).value().message_id;
         std::cout << "request id " << id << " sent\n";
 

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
 
     // Ask the engine to listen. `welcome` is empty after post().
     tofu::Message::Ptr welcome = engine.get(tofu::Alloc::Always);
-    tofu::listen_on(*welcome, where.value());
+    if (tofu::listen_on(*welcome, where.value()) != tofu::Status::success) return 2;
     group.post(welcome).value();
 
     for (;;) {

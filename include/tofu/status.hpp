@@ -9,7 +9,7 @@
 
 namespace tofu {
 
-enum class Status : std::uint8_t {
+enum class [[nodiscard]] Status : std::uint8_t {
     success = 0,
     not_implemented_yet = 1,
     wrong_address = 2,

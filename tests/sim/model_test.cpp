@@ -37,6 +37,12 @@ struct Bench {
         kernel.deliver_due();
         server = kernel.accept(process, listener, error);
     }
+    void add(int fd, std::uint64_t token, poller::Interest interest) {
+        EXPECT_EQ(poller->add(fd, token, interest), Status::success);
+    }
+    void modify(int fd, std::uint64_t token, poller::Interest interest) {
+        EXPECT_EQ(poller->modify(fd, token, interest), Status::success);
+    }
     // A connect started (not yet delivered); its descriptor.
     int connect(const Address& to) {
         int error = 0;
@@ -77,19 +83,19 @@ using Case = std::string (*)(Model, Bug);
 std::string data_queued_before_arming_is_reported(Model model, Bug bug) {
     Bench b(model, bug);
     b.send(b.client, "early");
-    b.poller->add(b.server, 1, read_only);
+    b.add(b.server, 1, read_only);
     if (!b.poller->ready()) return "not ready after add with data queued";
     if (!b.report(1).readable) return "not reported readable";
     // And again when interest comes back, with no new data.
-    b.poller->modify(b.server, 1, none);
-    b.poller->modify(b.server, 1, read_only);
+    b.modify(b.server, 1, none);
+    b.modify(b.server, 1, read_only);
     if (!b.report(1).readable) return "unread data not reported when interest returned";
     return b.violations();
 }
 
 std::string no_interest_no_event_and_no_spin(Model model, Bug bug) {
     Bench b(model, bug);
-    b.poller->add(b.server, 1, none);
+    b.add(b.server, 1, none);
     b.send(b.client, "while paused");
     b.kernel.reset(b.kernel.id_of(b.process, b.client));
     if (b.poller->ready()) return "ready with no interest (a paused socket would spin)";
@@ -102,7 +108,7 @@ std::string no_interest_no_event_and_no_spin(Model model, Bug bug) {
 std::string removed_token_is_never_reported(Model model, Bug bug) {
     Bench b(model, bug);
     b.send(b.client, "data");
-    b.poller->add(b.server, 7, read_only);
+    b.add(b.server, 7, read_only);
     b.poller->remove(b.server, 7);
     poller::Event events[16];
     const std::size_t n = b.poller->wait(events, 0ms).value();
@@ -121,7 +127,7 @@ std::string wake_before_wait_is_not_lost(Model model, Bug bug) {
 
 std::string new_data_after_a_drain_is_reported(Model model, Bug bug) {
     Bench b(model, bug);
-    b.poller->add(b.server, 1, read_only);
+    b.add(b.server, 1, read_only);
     b.send(b.client, "one");
     if (!b.report(1).readable) return "first data not reported";
     b.drain(b.server);
@@ -136,7 +142,7 @@ std::string connect_and_room_are_writable(Model model, Bug bug) {
     int error = 0;
     Address bound;
     (void)b.kernel.listen(b.process, tcp("10.0.0.2", 0), bound, error);
-    b.poller->add(b.connect(bound), 3, write_only);
+    b.add(b.connect(bound), 3, write_only);
     if (b.report(3).writable) return "writable before the connect completed";
     b.kernel.deliver_due();
     if (!b.report(3).writable) return "a completed connect not reported writable";
@@ -145,7 +151,7 @@ std::string connect_and_room_are_writable(Model model, Bug bug) {
 
 std::string listener_is_readable_when_a_connection_waits(Model model, Bug bug) {
     Bench b(model, bug);
-    b.poller->add(b.listener, 9, read_only);
+    b.add(b.listener, 9, read_only);
     (void)b.connect(tcp("10.0.0.1", 40000));
     b.kernel.deliver_due();
     if (!b.report(9).readable) return "a queued connection not reported";
@@ -154,7 +160,7 @@ std::string listener_is_readable_when_a_connection_waits(Model model, Bug bug) {
 
 std::string reset_is_reported_while_interest_is_on(Model model, Bug bug) {
     Bench b(model, bug);
-    b.poller->add(b.server, 1, read_only);
+    b.add(b.server, 1, read_only);
     b.kernel.reset(b.kernel.id_of(b.process, b.client));
     const poller::Event event = b.report(1);
     if (!event.readable || !event.failed) return "a reset not reported readable and failed";
