@@ -2,7 +2,7 @@
 """Writes the seed corpus of decoder_fuzz into fuzz/corpus/ (committed).
 
 Each seed is: 1 byte split mode, 1 byte split seed, then a stream of tofu
-frames (SPEC section 4: 16-byte big-endian header, text headers, body).
+frames (docs/protocol.md §4: 16-byte big-endian header, text headers, body).
 """
 import os
 import struct

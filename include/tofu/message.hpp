@@ -197,7 +197,7 @@ public:
     // same message id: the way a server replies without a new allocation.
     void reply(OpCode op) noexcept;
 
-    // SPEC §3 rules a message must meet to be posted (opcode, more, ids).
+    // protocol §3 rules a message must meet to be posted (opcode, more, ids).
     Status validate_for_post() const noexcept;
 
     // Back to a blank application message; capacity is kept for reuse.

@@ -9,7 +9,11 @@
 
 namespace tofu {
 
+// [[nodiscard]]: every function returning a Status is, so none is ignored.
+// (clang-format 14 would glue the brace to the type after the attribute.)
+// clang-format off
 enum class [[nodiscard]] Status : std::uint8_t {
+    // clang-format on
     success = 0,
     not_implemented_yet = 1,
     wrong_address = 2,

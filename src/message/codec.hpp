@@ -1,5 +1,5 @@
 #pragma once
-// The tofu wire format (SPEC §4): a 16-byte big-endian binary header, the
+// The tofu wire format (protocol §4): a 16-byte big-endian binary header, the
 // text header block, the body. Encoding points at the message's own buffers;
 // decoding is incremental and takes memory from the pool only for what a
 // frame announces, at most 65,535 + 65,535 bytes.

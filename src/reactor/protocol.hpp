@@ -1,5 +1,5 @@
 #pragma once
-// The channel protocol of SPEC §3 as pure functions: what each state of a
+// The channel protocol of protocol §3 as pure functions: what each state of a
 // stream channel accepts from the application and from the wire, and where
 // it moves. No sockets, no memory, no time: the reactor asks, this answers
 // (unit-tested on its own in tests/unit/protocol_test.cpp).

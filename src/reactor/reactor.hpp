@@ -1,5 +1,5 @@
 #pragma once
-// The I/O thread's loop (SPEC §5): take commands, expire deadlines, hand out
+// The I/O thread's loop (docs/design.md §2): take commands, expire deadlines, hand out
 // memory that came back, serve known-ready channels round-robin with a byte
 // budget, deliver batches to the groups, reconcile interest with the poller,
 // wait until the nearest deadline.

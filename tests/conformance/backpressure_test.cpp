@@ -1,4 +1,4 @@
-// Backpressure, never loss (SPEC §1): a receiver whose pool runs dry stops
+// Backpressure, never loss (protocol §1): a receiver whose pool runs dry stops
 // reading, tells its group once per episode (pool_empty), and resumes when
 // the application returns memory, from any thread, with no byte lost and no
 // new traffic needed to wake it.

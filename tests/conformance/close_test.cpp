@@ -1,4 +1,4 @@
-// How channels end (SPEC §3): graceful Bye from either side, abort with
+// How channels end (protocol §3): graceful Bye from either side, abort with
 // ByeSignal (connection and listener), queued messages handed back with a
 // status, engine destruction; exactly one channel_closed per channel.
 #include "harness.hpp"

@@ -1,4 +1,4 @@
-// Listening, connecting and the hello handshake (SPEC §2, §3), and every
+// Listening, connecting and the hello handshake (protocol §2, §3), and every
 // synchronous post() error.
 #include "harness.hpp"
 

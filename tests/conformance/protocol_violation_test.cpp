@@ -1,4 +1,4 @@
-// Raw-socket peers that break the protocol (SPEC §4: "a protocol violator:
+// Raw-socket peers that break the protocol (protocol §4: "a protocol violator:
 // its channel is closed with a status, and every other channel carries on
 // untouched").
 #include "raw_peer.hpp"
@@ -159,7 +159,7 @@ TEST_P(ProtocolViolation, SecondHelloAfterHandshake) {
 }
 
 // A valid stream from a raw peer still works byte for byte, `more` and all:
-// the wire format is the one SPEC §4 describes.
+// the wire format is the one protocol §4 describes.
 TEST_P(ProtocolViolation, HandWrittenFramesAreUnderstood) {
     RawPeer peer = RawPeer::connect(listener_.address);
     ASSERT_TRUE(peer);

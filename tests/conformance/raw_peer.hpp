@@ -2,7 +2,7 @@
 // A peer speaking the tofu wire protocol over a plain socket, byte by byte,
 // so a test controls exactly what the engine reads (garbage, half frames,
 // one big write, silence, FIN, RST) and when. Frames are written by hand from
-// SPEC §4, independently of the engine's codec. POSIX sockets, or Winsock on
+// protocol §4, independently of the engine's codec. POSIX sockets, or Winsock on
 // Windows: the hostile-peer and protocol-violation cases run on every
 // backend, afd included.
 #include "harness.hpp"
@@ -88,7 +88,7 @@ struct FrameSpec {
     std::span<const std::byte> body{};
 };
 
-// SPEC §4: channel(2) proto(1) status(1) id(8) headers_len(2) body_len(2),
+// protocol §4: channel(2) proto(1) status(1) id(8) headers_len(2) body_len(2),
 // big-endian, then the header block, then the body.
 inline void append_frame(Bytes& out, const FrameSpec& f) {
     const auto put = [&out](std::uint64_t value, int bytes) {

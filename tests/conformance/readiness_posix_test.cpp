@@ -1,5 +1,5 @@
 // POSIX only. Readiness scenarios with a raw peer (exact writes, FIN, RST)
-// and CPU measurements (READINESS.md §0 items 3-4, §2.2-2.3, §4):
+// and CPU measurements (docs/design.md §3 and §7, Q1 and Q5):
 //  (a) zero-window stall with a peer whose send() would block;
 //  (b) a budget cut by one write of three budgets, then silence;
 //  (d) peer FIN / RST while reads are paused: no spinning (a level-triggered
@@ -181,7 +181,7 @@ void peer_ends_while_paused(ReadinessPosix& test, const Options& options, bool r
     } else {
         // Linux keeps the bytes already received readable after a reset, and
         // the engine reads them before it sees the error; other kernels may
-        // drop them (READINESS.md caveat): then a prefix, still in order.
+        // drop them: then a prefix, still in order.
 #ifdef __linux__
         EXPECT_EQ(checker.total(), count) << "Linux: data queued before the RST stays readable";
 #else

@@ -1,5 +1,5 @@
 // Readiness scenarios that break edge-triggered reactors (silent stalls) and
-// spinning level-triggered ones (READINESS.md §0, §2.2-2.3, §4), with engine
+// spinning level-triggered ones (docs/design.md §3 and §7), with engine
 // peers only, so they run on every platform. The raw-socket variants (exact
 // writes, FIN/RST, CPU measurements) are in readiness_posix_test.cpp.
 #include "harness.hpp"

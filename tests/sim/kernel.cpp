@@ -380,7 +380,7 @@ void Kernel::reset(int id) {
     was_reset(id, s.peer);
 }
 
-// The frames a socket wrote, for the world's ledger: SPEC §4 layout, the
+// The frames a socket wrote, for the world's ledger: protocol §4 layout, the
 // payload's number in its `u:<number>` text header.
 void Kernel::parse_frames(int id) {
     Socket& s = sockets_[static_cast<std::size_t>(id)];

@@ -1,4 +1,4 @@
-// Address helpers (SPEC §2): `tcp|host|port`, `uds|path`, and the
+// Address helpers (protocol §2): `tcp|host|port`, `uds|path`, and the
 // ~listen_on / ~connect_to headers.
 #include <tofu/address.hpp>
 #include <tofu/pool.hpp>

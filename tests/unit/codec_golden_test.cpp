@@ -1,4 +1,4 @@
-// Wire codec golden vectors (SPEC §4). Every expected frame below is written
+// Wire codec golden vectors (protocol §4). Every expected frame below is written
 // out byte by byte from the table: big-endian integers, proto byte = opcode
 // in bits 0-3, origin in bit 4, more in bit 5.
 #include "test_support.hpp"

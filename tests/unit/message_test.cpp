@@ -1,4 +1,4 @@
-// The message model (SPEC §2): binary header, text headers, body, post rules.
+// The message model (protocol §2): binary header, text headers, body, post rules.
 #include "test_support.hpp"
 
 #include <tofu/message.hpp>

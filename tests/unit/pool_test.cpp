@@ -1,4 +1,4 @@
-// The bounded pool (SPEC §1 "Bounded memory", §2 get(strategy)).
+// The bounded pool (protocol §1 "Bounded memory", §2 get(strategy)).
 #include "test_support.hpp"
 
 #include <tofu/message.hpp>

@@ -1,4 +1,4 @@
-// SPEC §2: the status byte keeps tofu's numbering and names.
+// protocol §2: the status byte keeps tofu's numbering and names.
 #include <tofu/status.hpp>
 
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 namespace tofu {
 namespace {
 
-// Written out from SPEC §2, not derived from the implementation.
+// Written out from protocol §2, not derived from the implementation.
 constexpr std::array<std::pair<int, std::string_view>, 32> spec_statuses{{
     {0, "success"},
     {1, "not_implemented_yet"},

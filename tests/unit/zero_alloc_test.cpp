@@ -1,4 +1,4 @@
-// SPEC §1 "no allocation in the steady state": once warm, getting a message,
+// protocol §1 "no allocation in the steady state": once warm, getting a message,
 // filling it, encoding/decoding it and giving it back never touches the heap.
 // This program replaces every global operator new/delete with a counting one.
 #include "test_support.hpp"
