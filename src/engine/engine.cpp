@@ -1,3 +1,4 @@
+#include "common/thread_name.hpp"
 #include "engine/engine_core.hpp"
 #include "reactor/reactor.hpp"
 
@@ -116,7 +117,12 @@ EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<
 
 Result<std::shared_ptr<EngineCore>> EngineCore::start(const Options& requested, const Clock& clock, std::string* why) {
     Result<std::shared_ptr<EngineCore>> core = start_stepped(requested, nullptr, clock, why);
-    if (core) core.value()->thread_ = std::thread([reactor = core.value()->reactor_.get()] { reactor->run(); });
+    if (core) {
+        core.value()->thread_ = std::thread([reactor = core.value()->reactor_.get()] {
+            name_this_thread("tofu-io");
+            reactor->run();
+        });
+    }
     return core;
 }
 
@@ -130,7 +136,7 @@ Result<std::shared_ptr<EngineCore>> EngineCore::start_stepped(const Options& req
     const Options options = effective(requested);
     if (Status s = net::startup(); s != Status::success) return s;
     if (!poller) {
-        Result<std::unique_ptr<poller::Poller>> made = poller::make_poller(options.backend);
+        Result<std::unique_ptr<poller::Poller>> made = poller::make_poller(options.backend, why);
         if (!made) return made.status();
         poller = std::move(made.value());
     }

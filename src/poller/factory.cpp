@@ -1,6 +1,7 @@
 #include "poller/backends.hpp"
 
 #include <cstdlib>
+#include <string>
 
 namespace tofu {
 
@@ -74,9 +75,20 @@ Backend resolve_backend(Backend requested) noexcept {
 #endif
 }
 
-Result<std::unique_ptr<Poller>> make_poller(Backend requested) {
+Result<std::unique_ptr<Poller>> make_poller(Backend requested, std::string* why) {
     const Backend backend = resolve_backend(requested);
-    if (backend == Backend::automatic || !backend_available(backend)) return Status::not_implemented_yet;
+    if (backend == Backend::automatic) { // only an unknown TOFU_BACKEND resolves to nothing
+        if (why != nullptr) {
+            *why = "TOFU_BACKEND='" + std::string(std::getenv("TOFU_BACKEND")) +
+                   "' names no backend (automatic, poll, epoll, afd, kqueue)";
+        }
+        return Status::not_implemented_yet;
+    }
+    if (!backend_available(backend)) {
+        if (why != nullptr)
+            *why = "the " + std::string(to_string(backend)) + " backend is not compiled into this build";
+        return Status::not_implemented_yet;
+    }
     switch (backend) {
 #ifdef _WIN32
     case Backend::afd: return make_afd_poller();

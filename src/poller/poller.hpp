@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace tofu::poller {
@@ -64,7 +65,9 @@ public:
 };
 
 // The backend asked for (automatic: TOFU_BACKEND, else the platform default).
-Result<std::unique_ptr<Poller>> make_poller(Backend requested);
+// not_implemented_yet when it cannot be had; `why` (if given) then says
+// whether the name was unknown or the backend is not compiled in.
+Result<std::unique_ptr<Poller>> make_poller(Backend requested, std::string* why = nullptr);
 Backend resolve_backend(Backend requested) noexcept;
 
 } // namespace tofu::poller
