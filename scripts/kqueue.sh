@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kqueue backend on Linux. libkqueue (a userspace kqueue on epoll, a
 # test-only stand-in for the macOS/BSD kernel) is built from
-# ../shared/third_party into build/libkqueue; the library is built with the
+# third_party/ into build/libkqueue; the library is built with the
 # kqueue backend against it; then the poller contract suite and the whole
 # conformance suite run on the kqueue backend alone, plain and under
 # AddressSanitizer + UndefinedBehaviorSanitizer. Every kqueue case must pass:
@@ -9,8 +9,8 @@
 #
 #   bash scripts/kqueue.sh [plain] [asan]      (default: both)
 #
-# The repository is expected beside `shared` (../shared/third_party). Without
-# the libkqueue archive the stage fails when CI=true and prints
+# Without the libkqueue archive (a trimmed checkout) the stage fails when
+# CI=true and prints
 #   SKIPPED: kqueue suite: <reason>
 # and exits 0 otherwise.
 #
@@ -21,12 +21,12 @@ variants=("$@")
 bash scripts/deps.sh
 
 archive_name=libkqueue-2.7.0-f966089.tar.gz
-archive="$root/../shared/third_party/$archive_name"
+archive="$root/third_party/$archive_name"
 work="$root/build/libkqueue"
 prefix="$work/install" # the kqueue presets point TOFU_LIBKQUEUE_PREFIX here
 
 if [ ! -f "$archive" ]; then
-    reason="no ../shared/third_party/$archive_name beside this repository"
+    reason="no third_party/$archive_name"
     if [ "${CI:-}" = true ]; then
         echo "FAILED: kqueue suite: $reason" >&2
         exit 1
