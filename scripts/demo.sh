@@ -13,10 +13,7 @@
 # (scripts/deps.sh installs them on Debian). After the build it takes a few
 # seconds. TOFU_JOBS sets the build parallelism (default 2); TOFU_DEMO_BUILD_DIR
 # another build directory than the preset's build/default.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-jobs=${TOFU_JOBS:-2}
+source "$(dirname "$0")/common.sh"
 build=${TOFU_DEMO_BUILD_DIR:-build/default}
 step() { printf '\n== %s ==\n' "$*"; }
 fail() {

@@ -5,10 +5,7 @@
 # installed), then build and run tests/install/consumer.cpp twice -- through
 # find_package(tofu) and through pkg-config -- each doing a real exchange.
 # The shared library must carry a versioned SONAME and export no internals.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
-jobs=${TOFU_JOBS:-2}
+source "$(dirname "$0")/common.sh"
 bash scripts/deps.sh
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -2,9 +2,7 @@
 # The habits CI keeps: every C++ file formatted as .clang-format says, and
 # src/ clean under the clang-tidy checks of .clang-tidy.
 # Usage: scripts/lint.sh [format|tidy]... (default: both)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-jobs=${TOFU_JOBS:-2}
+source "$(dirname "$0")/common.sh"
 checks=("$@")
 ((${#checks[@]})) || checks=(format tidy)
 

@@ -12,12 +12,9 @@
 # last results. Exits non-zero when a mutant does not apply (the code moved:
 # update its text here) or is not caught, except those listed as known
 # survivors, each with the suite that catches it instead.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
+source "$(dirname "$0")/common.sh"
 seconds=${1:-60}
 shift || true
-jobs=${TOFU_JOBS:-2}
 scratch=${TOFU_MUTATION_DIR:-$root/build/mutation}
 
 # name | file | text | replacement (literal; \n is a newline, \| a bar) | what the bug is

@@ -11,9 +11,7 @@
 # that every coverage item was reached, re-runs every 50th seed to prove it
 # deterministic, and compares its speed with tests/sim/calibration. A
 # failure prints the seed, the replay command and the shrink command.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-jobs=${TOFU_JOBS:-2}
+source "$(dirname "$0")/common.sh"
 seconds=${1:-${TOFU_SIM_SECONDS:-240}}
 if [ "$(uname -s)" != Linux ]; then
     echo "sim: the simulated world is built on Linux only" >&2

@@ -8,9 +8,7 @@
 #   sim     the deterministic simulation for 4 minutes (scripts/sim.sh)
 #   kqueue  the kqueue backend on Linux, on libkqueue (scripts/kqueue.sh)
 #   macos   the macOS cross build, x86_64 and arm64 (scripts/macos.sh)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-jobs=${TOFU_JOBS:-2}
+source "$(dirname "$0")/common.sh"
 bash scripts/deps.sh
 stages=("$@")
 ((${#stages[@]})) || stages=(lint plain install asan tsan sim fuzz windows kqueue macos)
