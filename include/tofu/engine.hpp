@@ -58,6 +58,10 @@ struct Options {
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds handshake_timeout{10'000};
     std::chrono::milliseconds frame_timeout{30'000};
+
+    // Keep traffic counters per channel for Engine::channel_stats(): 2 MiB
+    // (32 bytes for each of the 65,535 channel numbers), taken at start.
+    bool channel_stats = false;
 };
 
 // A channel_closed notification names why in its `~cause` text header: the
@@ -80,9 +84,26 @@ enum class Limit : std::uint8_t {
 inline constexpr std::size_t limit_count = 5;
 TOFU_API std::string_view to_string(Limit limit) noexcept;
 
-// Counters the I/O thread keeps; a snapshot is a handful of relaxed loads.
-struct EngineStats {
+// Traffic of one channel or of the whole engine. A message counts once it
+// is whole: received when the last byte of its frame arrived, sent when the
+// last byte was written. Bytes are frame bytes: the 16-byte binary header,
+// the text headers and the body.
+struct TrafficStats {
+    std::uint64_t messages_received = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t messages_sent = 0;
+    std::uint64_t bytes_sent = 0;
+};
+
+// Options::channel_stats: one channel's traffic since it opened.
+struct ChannelStats : TrafficStats {};
+
+// Counters the I/O thread keeps; a snapshot is a few dozen relaxed loads,
+// and keeping them costs the I/O thread no locks and no atomic
+// read-modify-write.
+struct EngineStats : TrafficStats {
     std::uint64_t connections_accepted = 0;
+    std::uint64_t connections_made = 0; // outgoing connects that completed
     // Accepted connections that ended before their HelloRequest reached the
     // application: it never learned their channel numbers, so it gets no
     // channel_closed for them; they are counted here, by cause, instead.
@@ -96,10 +117,30 @@ struct EngineStats {
     std::array<std::uint64_t, status_count> closed_by_status{}; // refused and closed, by Status cause
     std::array<std::uint64_t, limit_count> closed_by_limit{};   // refused and closed, by Limit cause
     std::uint64_t pending_handshakes = 0;                       // accepted, hello not delivered yet (now)
-    std::uint64_t channels_paused = 0; // reading paused for lack of memory, pool or share (now)
+
+    // Backpressure: a channel stops reading while the pool, the memory
+    // limit or its share has no room for what it would read next. An
+    // episode lasts from the first such pause until no channel is paused.
+    std::uint64_t channels_paused = 0; // now
+    std::uint64_t pause_episodes = 0;
+    std::chrono::nanoseconds paused_time{0}; // in all episodes, a running one up to now
+
+    // The message pool (any thread may change these; read when the
+    // snapshot is taken).
+    std::uint64_t messages_in_use = 0; // by the application, its queues and the engine
+    std::uint64_t messages_created = 0;
+    std::uint64_t bytes_in_use = 0; // message objects plus buffer capacity
+    std::uint64_t peak_bytes = 0;
 
     std::uint64_t closed_by(Status cause) const noexcept { return closed_by_status[to_byte(cause)]; }
     std::uint64_t closed_by(Limit cause) const noexcept { return closed_by_limit[static_cast<std::size_t>(cause)]; }
+};
+
+// One group's receive queue.
+struct GroupStats {
+    std::uint64_t queued = 0;    // delivered, not yet received (now)
+    std::uint64_t delivered = 0; // put in the queue by the engine or update_receiver
+    std::uint64_t received = 0;  // taken by wait_receive
 };
 
 class ChannelGroup;
@@ -126,6 +167,10 @@ public:
     const Options& options() const noexcept;
     const Pool& pool() const noexcept;
     EngineStats stats() const noexcept;
+    // The traffic of the channel now numbered `channel` (a number closed and
+    // reused counts from zero again); empty unless Options::channel_stats
+    // is set or when no channel has that number.
+    std::optional<ChannelStats> channel_stats(ChannelNumber channel) const noexcept;
 
 private:
     friend struct detail::EngineAccess;
@@ -152,6 +197,9 @@ public:
     // Puts `message` (or, when empty, a bare wake-up) in this group's queue
     // with status receiver_update. Any thread.
     Status update_receiver(Message::Ptr message);
+
+    // Any thread; `queued` may be a message behind a concurrent delivery.
+    GroupStats stats() const noexcept;
 
 private:
     friend class Engine;

@@ -107,7 +107,7 @@ void ChannelNumbers::release(ChannelNumber number) noexcept {
 
 EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller,
                        const Clock& clock)
-    : options_(options), backend_(backend), clock_(clock),
+    : options_(options), backend_(backend), clock_(clock), stats_(options.channel_stats),
       pool_(Pool::create(PoolLimits{options.initial_messages, options.max_messages, options.memory_limit},
                          pool_reserve(options))),
       poller_(std::move(poller)) {
@@ -300,7 +300,20 @@ Result<ChannelGroup> Engine::create_group() {
 Backend Engine::backend() const noexcept { return core_->backend(); }
 const Options& Engine::options() const noexcept { return core_->options(); }
 const Pool& Engine::pool() const noexcept { return core_->pool(); }
-EngineStats Engine::stats() const noexcept { return core_->stats().snapshot(); }
+EngineStats Engine::stats() const noexcept {
+    EngineStats stats = core_->stats().snapshot(core_->clock().now());
+    const Pool& pool = core_->pool();
+    stats.messages_in_use = pool.messages_in_use();
+    stats.messages_created = pool.messages_created();
+    stats.bytes_in_use = pool.bytes_in_use();
+    stats.peak_bytes = pool.peak_bytes();
+    return stats;
+}
+
+std::optional<ChannelStats> Engine::channel_stats(ChannelNumber channel) const noexcept {
+    if (core_->numbers().owner(channel) == 0) return std::nullopt;
+    return core_->stats().channel(channel);
+}
 
 std::string_view to_string(Limit limit) noexcept {
     switch (limit) {

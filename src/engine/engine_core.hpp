@@ -49,6 +49,10 @@ struct GroupState {
     // The one consumer takes the whole queue at once and pops from here
     // without the lock; later arrivals queue behind it, so FIFO holds.
     MessageList taken;
+    // For stats(): written under `mutex` (delivered) or by the one consumer
+    // (received) with a plain store, read by anyone.
+    std::atomic<std::uint64_t> delivered{0};
+    std::atomic<std::uint64_t> received{0};
 
     void deliver(MessageList& batch);
     void mark_engine_gone();
@@ -113,6 +117,7 @@ public:
     poller::Poller& poller() noexcept { return *poller_; }
     const Clock& clock() const noexcept { return clock_; }
     StatsCounters& stats() noexcept { return stats_; }
+    const StatsCounters& stats() const noexcept { return stats_; }
     // Driven clocks only: moves time and lets the reactor look at it.
     void advance_clock(Clock::duration by) noexcept {
         clock_.advance(by);

@@ -19,6 +19,7 @@ void GroupState::deliver(MessageList& batch) {
     bool wake = false;
     {
         std::lock_guard lock(mutex);
+        delivered.store(delivered.load(std::memory_order_relaxed) + batch.size(), std::memory_order_relaxed);
         queue.splice(batch);
         wake = consumer_waiting;
     }
@@ -59,6 +60,7 @@ namespace {
 // before the application sees it (seq_cst), so that whoever found the flag
 // set had published its work before this consumer looks at it.
 Message::Ptr received(detail::GroupState& group, Message::Ptr message) {
+    group.received.store(group.received.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     if (&message->pool() == group.wakeups.get()) group.wakeup_queued.store(false, std::memory_order_seq_cst);
     return message;
 }
@@ -101,10 +103,21 @@ Status ChannelGroup::update_receiver(Message::Ptr message) {
         message->header().origin = Origin::engine;
         message->set_status(Status::receiver_update);
         group.queue.push(std::move(message));
+        group.delivered.store(group.delivered.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         wake = group.consumer_waiting;
     }
     if (wake) group.ready.notify_one();
     return Status::success;
+}
+
+GroupStats ChannelGroup::stats() const noexcept {
+    GroupStats stats;
+    // received first: a message counted as received was delivered before,
+    // so queued never reads below zero.
+    stats.received = state_->received.load(std::memory_order_acquire);
+    stats.delivered = state_->delivered.load(std::memory_order_acquire);
+    stats.queued = stats.delivered - stats.received;
+    return stats;
 }
 
 } // namespace tofu

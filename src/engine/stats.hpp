@@ -1,10 +1,15 @@
 #pragma once
 // Engine counters: written by the I/O thread only (a relaxed load and store,
-// no read-modify-write), read by any thread through Engine::stats().
+// no read-modify-write), read by any thread through Engine::stats() and
+// Engine::channel_stats().
 #include <tofu/engine.hpp>
+
+#include "reactor/clock.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <optional>
 
 namespace tofu::detail {
 
@@ -27,7 +32,11 @@ inline constexpr Cause evicted{Status::communication_failed, Limit::pending_evic
 
 class StatsCounters {
 public:
+    // `per_channel`: keep ChannelStats for every channel number (2 MiB).
+    explicit StatsCounters(bool per_channel);
+
     void accepted() noexcept { bump(accepted_); }
+    void connected() noexcept { bump(connected_); }
     void accept_paused() noexcept { bump(accept_pauses_); }
     // `refused`: it closed before its hello reached the application;
     // `notified`: the application gets a channel_closed for it.
@@ -38,32 +47,50 @@ public:
         else bump(by_limit_[static_cast<std::size_t>(cause.limit)]);
     }
     void set_pending(std::size_t pending) noexcept { pending_.store(pending, std::memory_order_relaxed); }
-    void set_paused(std::size_t paused) noexcept { paused_.store(paused, std::memory_order_relaxed); }
+    // The number of channels whose reading is paused changed to `paused`;
+    // an episode runs while it is not zero.
+    void set_paused(std::size_t paused, Clock::time_point now) noexcept;
 
-    EngineStats snapshot() const noexcept {
-        EngineStats stats;
-        stats.connections_accepted = accepted_.load(std::memory_order_relaxed);
-        stats.connections_refused = refused_.load(std::memory_order_relaxed);
-        stats.accept_pauses = accept_pauses_.load(std::memory_order_relaxed);
-        stats.channels_closed = channels_closed_.load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < stats.closed_by_status.size(); ++i) {
-            stats.closed_by_status[i] = by_status_[i].load(std::memory_order_relaxed);
+    // A new channel's counters start from zero.
+    void opened(ChannelNumber channel) noexcept;
+    // One whole frame of `bytes` (binary header, text headers and body).
+    void received(ChannelNumber channel, std::size_t bytes) noexcept {
+        bump(received_.messages);
+        bump(received_.bytes, bytes);
+        if (per_channel_) {
+            bump(per_channel_[channel].received.messages);
+            bump(per_channel_[channel].received.bytes, bytes);
         }
-        for (std::size_t i = 0; i < stats.closed_by_limit.size(); ++i) {
-            stats.closed_by_limit[i] = by_limit_[i].load(std::memory_order_relaxed);
-        }
-        stats.pending_handshakes = pending_.load(std::memory_order_relaxed);
-        stats.channels_paused = paused_.load(std::memory_order_relaxed);
-        return stats;
     }
+    void sent(ChannelNumber channel, std::size_t bytes) noexcept {
+        bump(sent_.messages);
+        bump(sent_.bytes, bytes);
+        if (per_channel_) {
+            bump(per_channel_[channel].sent.messages);
+            bump(per_channel_[channel].sent.bytes, bytes);
+        }
+    }
+
+    // `now`: the engine's clock, to count a pause episode still running.
+    EngineStats snapshot(Clock::time_point now) const noexcept;
+    std::optional<ChannelStats> channel(ChannelNumber channel) const noexcept;
 
 private:
     using Counter = std::atomic<std::uint64_t>;
-    static void bump(Counter& counter) noexcept {
-        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    static void bump(Counter& counter, std::uint64_t by = 1) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
     }
+    struct Traffic {
+        Counter messages{0};
+        Counter bytes{0};
+    };
+    struct PerChannel {
+        Traffic received;
+        Traffic sent;
+    };
 
     Counter accepted_{0};
+    Counter connected_{0};
     Counter refused_{0};
     Counter accept_pauses_{0};
     Counter channels_closed_{0};
@@ -71,6 +98,12 @@ private:
     std::array<Counter, limit_count> by_limit_{};
     Counter pending_{0};
     Counter paused_{0};
+    Counter pause_episodes_{0};
+    Counter paused_nanoseconds_{0}; // of the episodes that ended
+    Counter pause_started_{0};      // of the running episode, in Clock ticks since its epoch
+    Traffic received_;
+    Traffic sent_;
+    std::unique_ptr<PerChannel[]> per_channel_; // by channel number, when asked for
 };
 
 } // namespace tofu::detail

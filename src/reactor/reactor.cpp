@@ -338,6 +338,7 @@ void Reactor::finish_connect(Channel& channel) {
     const net::IoResult connected = channel.socket.connect_result();
     if (connected.state != net::IoState::done) return fail_connect(channel, failure_of(connected));
     timers_.clear(channel.timers, Timeout::connect);
+    core_.stats().connected();
     channel.state = ChannelState::hello_sent;
     set_deadline(channel, Timeout::handshake, options_.handshake_timeout);
     channel.write_ready = true;
@@ -394,6 +395,7 @@ void Reactor::flush(Channel& channel) {
                 break;
             }
             written -= remaining;
+            core_.stats().sent(channel.number, channel.head_written + remaining);
             channel.head_written = 0;
             Message::Ptr done = channel.send_queue.pop();
             close_after = close_after || protocol::closes_after_write(done->opcode());
@@ -525,6 +527,7 @@ void Reactor::on_message(Channel& channel, Message::Ptr message) {
     if (protocol::pending(before)) leave_pending(channel);
     if (before != arrival.next) timers_.clear(channel.timers, Timeout::handshake); // the peer's part is done
     message->set_channel(channel.number);
+    core_.stats().received(channel.number, wire_header_size + message->raw_headers().size() + message->body().size());
     // The message counts against this channel's share until it comes back.
     const std::size_t bytes = message_overhead + message->capacity_bytes();
     pool_.attribute(*message, channel.number, static_cast<std::uint32_t>(bytes));
@@ -538,7 +541,7 @@ void Reactor::on_message(Channel& channel, Message::Ptr message) {
 void Reactor::park(Channel& channel, Wait why) {
     channel.waiting = why;
     (why == Wait::share ? over_share_ : parked_).push_back(channel);
-    core_.stats().set_paused(parked_.size() + over_share_.size());
+    core_.stats().set_paused(parked_.size() + over_share_.size(), now_);
     ready_.remove(channel);
     track_frame_deadline(channel);
     mark_dirty(channel);
@@ -580,7 +583,7 @@ void Reactor::resume_parked() {
 
 void Reactor::resume(Channel& channel) {
     channel.waiting = Wait::none;
-    core_.stats().set_paused(parked_.size() + over_share_.size());
+    core_.stats().set_paused(parked_.size() + over_share_.size(), now_);
     serve_without_report(channel);
 }
 
@@ -679,6 +682,7 @@ Channel& Reactor::create_channel(ChannelNumber number, ChannelKind kind, Channel
     channel->group = &group;
     channel->socket = std::move(socket);
     channel->timers.token = channel->token();
+    core_.stats().opened(number);
     channel->share_charged = pool_.share_returns(number);
     channel->registered = desired_interest(*channel);
     if (poller_.add(channel->socket.handle(), channel->token(), channel->registered) != Status::success) {
@@ -703,7 +707,7 @@ void Reactor::close(Channel& channel, Cause cause, bool notify) {
     ready_.remove(channel);
     (channel.waiting == Wait::share ? over_share_ : parked_).remove(channel);
     channel.waiting = Wait::none;
-    core_.stats().set_paused(parked_.size() + over_share_.size());
+    core_.stats().set_paused(parked_.size() + over_share_.size(), now_);
     dirty_.remove(channel);
     timers_.remove(channel.timers);
     release_stash(channel);

@@ -190,9 +190,19 @@ TEST_P(Backpressure, ExhaustionAtMessageBoundaryResumesOnReturnAlone) {
     // Still exhausted: no data and no second pool_empty in this episode.
     EXPECT_FALSE(p.server.poll(300ms)) << "nothing may arrive while the application holds every message";
     EXPECT_EQ(p.server.pool_empty_count(), 1u);
+    EngineStats paused = p.server_engine.stats();
+    EXPECT_EQ(paused.channels_paused, 1u);
+    EXPECT_EQ(paused.pause_episodes, 1u);
+    EXPECT_TRUE(wait_for_stats(p.server_engine, [](const EngineStats& s) { return s.paused_time.count() > 0; }))
+        << "the running episode counts its time";
 
     ASSERT_TRUE(give_back_one_at_a_time(p.server, held, small_shape, count, ReturnFrom::another_thread));
     p.server.expect_quiet();
+    const EngineStats resumed = p.server_engine.stats();
+    EXPECT_EQ(resumed.channels_paused, 0u);
+    EXPECT_GE(resumed.pause_episodes, 1u);
+    EXPECT_GE(resumed.paused_time, paused.paused_time);
+    EXPECT_EQ(p.server_engine.stats().paused_time, resumed.paused_time) << "no episode runs: the time stands still";
 }
 
 // The pool runs out exactly when a bare frame (16 bytes: no text headers, no

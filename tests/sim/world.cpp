@@ -501,7 +501,7 @@ void World::check_after_step() {
         if (!e.poller->violations().empty()) {
             fail("engine " + std::to_string(i) + ": poller contract: " + e.poller->violations().front());
         }
-        const EngineStats stats = e.core->stats().snapshot();
+        const EngineStats stats = e.core->stats().snapshot(e.core->clock().now());
         if (stats.channels_paused != 0) cover("reading paused");
         if (stats.closed_by(Limit::pending_evicted) != 0) cover("pending connection evicted");
         if (stats.closed_by(Limit::handshake_timeout) != 0) cover("handshake timeout");

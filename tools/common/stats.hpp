@@ -10,7 +10,12 @@
 namespace tofu::cli {
 
 inline void add_stats(EngineStats& total, const EngineStats& more) {
+    total.messages_received += more.messages_received;
+    total.bytes_received += more.bytes_received;
+    total.messages_sent += more.messages_sent;
+    total.bytes_sent += more.bytes_sent;
     total.connections_accepted += more.connections_accepted;
+    total.connections_made += more.connections_made;
     total.connections_refused += more.connections_refused;
     total.accept_pauses += more.accept_pauses;
     total.channels_closed += more.channels_closed;
@@ -20,10 +25,13 @@ inline void add_stats(EngineStats& total, const EngineStats& more) {
     for (std::size_t i = 0; i < total.closed_by_limit.size(); ++i) total.closed_by_limit[i] += more.closed_by_limit[i];
 }
 
-// e.g. "tofu-echo: stats: 2 accepted, 0 refused, 2 channels closed (success 1, peer_closed 1), 0 accept pauses"
+// e.g. "tofu-echo: stats: 4 messages in (96 B), 4 out (96 B), 2 accepted, 0 connected, 0 refused,
+// 2 channels closed (success 1, peer_closed 1), 0 accept pauses"
 inline void print_stats(std::ostream& out, std::string_view tool, const EngineStats& stats) {
-    out << tool << ": stats: " << stats.connections_accepted << " accepted, " << stats.connections_refused
-        << " refused, " << stats.channels_closed << " channels closed";
+    out << tool << ": stats: " << stats.messages_received << " messages in (" << stats.bytes_received << " B), "
+        << stats.messages_sent << " out (" << stats.bytes_sent << " B), " << stats.connections_accepted << " accepted, "
+        << stats.connections_made << " connected, " << stats.connections_refused << " refused, "
+        << stats.channels_closed << " channels closed";
     std::string_view separator = " (";
     for (std::size_t i = 0; i < stats.closed_by_status.size(); ++i) {
         if (stats.closed_by_status[i] == 0) continue;
