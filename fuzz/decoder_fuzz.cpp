@@ -18,8 +18,8 @@
 //  - afterwards every message is back and the byte count is exact.
 #include "message/codec.hpp"
 
+#include "pool/pool.hpp"
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 
 #include <algorithm>
 #include <array>
@@ -107,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             FUZZ_CHECK(m->reserve_body(body) == Status::success);
             hog -= body;
             const std::size_t text = std::min(hog, max_headers_size);
-            FUZZ_CHECK(m->header_buffer().reserve(text, Status::invalid_headers_len) == Status::success);
+            FUZZ_CHECK(detail::MessageAccess::headers(*m).reserve(text, Status::invalid_headers_len) ==
+                       Status::success);
             hog -= text;
         }
 

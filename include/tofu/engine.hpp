@@ -4,7 +4,6 @@
 #include <tofu/backend.hpp>
 #include <tofu/export.hpp>
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 #include <tofu/result.hpp>
 
 #include <array>
@@ -22,6 +21,11 @@ class EngineCore;
 struct GroupState;
 struct EngineAccess;
 } // namespace detail
+
+enum class Alloc {
+    PoolOnly, // a free message or nothing
+    Always,   // a free message, else a new one while under the hard limit
+};
 
 struct Options {
     std::size_t initial_messages = 16;
@@ -165,7 +169,6 @@ public:
 
     Backend backend() const noexcept;
     const Options& options() const noexcept;
-    const Pool& pool() const noexcept;
     EngineStats stats() const noexcept;
     // The traffic of the channel now numbered `channel` (a number closed and
     // reused counts from zero again); empty unless Options::channel_stats

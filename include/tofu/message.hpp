@@ -17,10 +17,7 @@
 namespace tofu {
 
 class Pool;
-
-// Who asks the pool for memory decides how much of the engine's reserve may
-// be used: the reserve is kept for the engine's own notifications.
-enum class MemoryTier { application, inbound, notification };
+class Message;
 
 enum class OpCode : std::uint8_t {
     Request = 0,
@@ -59,38 +56,6 @@ struct BinaryHeader {
     bool more = false;
     Status status = Status::success;
     std::uint64_t message_id = 0;
-};
-
-// Growable byte buffer whose capacity is charged to a Pool; it never grows
-// past 65,535 bytes, the wire limit of both text headers and body.
-class TOFU_API MessageBuffer {
-public:
-    MessageBuffer() = default;
-    MessageBuffer(const MessageBuffer&) = delete;
-    MessageBuffer& operator=(const MessageBuffer&) = delete;
-    ~MessageBuffer();
-
-    std::span<const std::byte> bytes() const noexcept { return {data_.get(), size_}; }
-    std::span<std::byte> bytes() noexcept { return {data_.get(), size_}; }
-    std::size_t size() const noexcept { return size_; }
-    std::size_t capacity() const noexcept { return capacity_; }
-    bool empty() const noexcept { return size_ == 0; }
-
-    // invalid_*_len style failures are chosen by the caller; here: success,
-    // allocation_failed (pool limit) or `too_long` when past 65,535.
-    Status reserve(std::size_t capacity, Status too_long, MemoryTier tier = MemoryTier::application);
-    Status append(std::span<const std::byte> data, Status too_long, MemoryTier tier = MemoryTier::application);
-    Status resize(std::size_t size, Status too_long, MemoryTier tier = MemoryTier::application);
-    void clear() noexcept { size_ = 0; }
-    // gives the capacity back to the pool
-    void release() noexcept;
-
-private:
-    friend class Message;
-    Pool* pool_ = nullptr;
-    std::unique_ptr<std::byte[]> data_;
-    std::uint32_t size_ = 0;
-    std::uint32_t capacity_ = 0;
 };
 
 // One `name:value` text header.
@@ -145,6 +110,51 @@ private:
 // Checks a raw header block: every line `name:value\r\n`, name non-empty
 // without ':', value non-empty. Returns success or invalid_headers_len.
 TOFU_API Status validate_text_headers(std::span<const std::byte> block) noexcept;
+
+// The engine's side of a message, not part of the API: its buffers, the
+// pool bookkeeping and the intrusive queue link (reached through
+// detail::MessageAccess, inside the library).
+namespace detail {
+
+struct MessageAccess;
+
+// Who asks the pool for memory decides how much of the engine's reserve may
+// be used: the reserve is kept for the engine's own notifications.
+enum class MemoryTier { application, inbound, notification };
+
+// Growable byte buffer whose capacity is charged to a Pool; it never grows
+// past 65,535 bytes, the wire limit of both text headers and body.
+class MessageBuffer {
+public:
+    MessageBuffer() = default;
+    MessageBuffer(const MessageBuffer&) = delete;
+    MessageBuffer& operator=(const MessageBuffer&) = delete;
+    ~MessageBuffer();
+
+    std::span<const std::byte> bytes() const noexcept { return {data_.get(), size_}; }
+    std::span<std::byte> bytes() noexcept { return {data_.get(), size_}; }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return capacity_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+    // invalid_*_len style failures are chosen by the caller; here: success,
+    // allocation_failed (pool limit) or `too_long` when past 65,535.
+    Status reserve(std::size_t capacity, Status too_long, MemoryTier tier = MemoryTier::application);
+    Status append(std::span<const std::byte> data, Status too_long, MemoryTier tier = MemoryTier::application);
+    Status resize(std::size_t size, Status too_long, MemoryTier tier = MemoryTier::application);
+    void clear() noexcept { size_ = 0; }
+    // gives the capacity back to the pool
+    void release() noexcept;
+
+private:
+    friend class tofu::Message;
+    Pool* pool_ = nullptr;
+    std::unique_ptr<std::byte[]> data_;
+    std::uint32_t size_ = 0;
+    std::uint32_t capacity_ = 0;
+};
+
+} // namespace detail
 
 class TOFU_API Message {
 public:
@@ -203,30 +213,25 @@ public:
     // Back to a blank application message; capacity is kept for reuse.
     void reset() noexcept;
 
-    Pool& pool() const noexcept { return *pool_; }
-
     // Buffer capacities in bytes, as charged to the pool.
     std::size_t capacity_bytes() const noexcept { return headers_.capacity() + body_.capacity(); }
-
-    // For codecs and the engine.
-    MessageBuffer& header_buffer() noexcept { return headers_; }
-    MessageBuffer& body_buffer() noexcept { return body_; }
-
-    // Intrusive link: a message sits in one queue at a time (free list,
-    // command queue, send queue or receive queue), so queues never allocate.
-    Message* next = nullptr;
-    // Encoded binary header kept with the message so a writev can point at it.
-    std::array<std::byte, wire_header_size> wire_header{};
+    std::size_t body_capacity() const noexcept { return body_.capacity(); }
 
 private:
     friend class Pool;
+    friend struct detail::MessageAccess;
     explicit Message(Pool& pool) noexcept;
     ~Message() = default;
 
+    // Intrusive link: a message sits in one queue at a time (free list,
+    // command queue, send queue or receive queue), so queues never allocate.
+    Message* next_ = nullptr;
+    // Encoded binary header kept with the message so a writev can point at it.
+    std::array<std::byte, wire_header_size> wire_header_{};
     Pool* pool_;
     BinaryHeader header_;
-    MessageBuffer headers_;
-    MessageBuffer body_;
+    detail::MessageBuffer headers_;
+    detail::MessageBuffer body_;
     // Pool bookkeeping while the message is in use: which bucket it came
     // from, and the channel (with the bytes) its share is charged to.
     bool in_reserve_ = false;

@@ -3,7 +3,6 @@
 #include <tofu/backend.hpp>
 #include <tofu/engine.hpp>
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 #include <tofu/result.hpp>
 #include <tofu/status.hpp>
 #include <tofu/version.hpp>

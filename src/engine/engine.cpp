@@ -214,7 +214,7 @@ void EngineCore::remove_group(GroupState& group) {
 
 Result<BinaryHeader> EngineCore::post(GroupState& group, Message::Ptr& message) {
     if (!message) return Status::null_message;
-    if (&message->pool() != pool_.get()) return Status::invalid_message;
+    if (&detail::MessageAccess::pool(*message) != pool_.get()) return Status::invalid_message;
     if (stopping()) return Status::shutdown_started;
     if (Status s = message->validate_for_post(); s != Status::success) return s;
 
@@ -299,7 +299,6 @@ Result<ChannelGroup> Engine::create_group() {
 
 Backend Engine::backend() const noexcept { return core_->backend(); }
 const Options& Engine::options() const noexcept { return core_->options(); }
-const Pool& Engine::pool() const noexcept { return core_->pool(); }
 EngineStats Engine::stats() const noexcept {
     EngineStats stats = core_->stats().snapshot(core_->clock().now());
     const Pool& pool = core_->pool();

@@ -7,6 +7,7 @@
 #include "engine/message_list.hpp"
 #include "engine/stats.hpp"
 #include "poller/poller.hpp"
+#include "pool/pool.hpp"
 #include "reactor/clock.hpp"
 
 #include <array>

@@ -61,7 +61,8 @@ namespace {
 // set had published its work before this consumer looks at it.
 Message::Ptr received(detail::GroupState& group, Message::Ptr message) {
     group.received.store(group.received.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    if (&message->pool() == group.wakeups.get()) group.wakeup_queued.store(false, std::memory_order_seq_cst);
+    if (&detail::MessageAccess::pool(*message) == group.wakeups.get())
+        group.wakeup_queued.store(false, std::memory_order_seq_cst);
     return message;
 }
 
@@ -89,7 +90,7 @@ Result<Message::Ptr> ChannelGroup::wait_receive(std::chrono::nanoseconds timeout
 
 Status ChannelGroup::update_receiver(Message::Ptr message) {
     detail::GroupState& group = *state_;
-    if (message && &message->pool() != &group.core->pool()) return Status::invalid_message;
+    if (message && &detail::MessageAccess::pool(*message) != &group.core->pool()) return Status::invalid_message;
     bool wake = false;
     {
         std::lock_guard lock(group.mutex);

@@ -1,7 +1,7 @@
 #pragma once
 // FIFO of messages linked through Message::next: queues never allocate, and
 // a batch moves between threads by splicing two pointers.
-#include <tofu/message.hpp>
+#include "message/message_access.hpp"
 
 #include <cstddef>
 
@@ -25,8 +25,8 @@ public:
 
     void push(Message::Ptr message) noexcept {
         Message* raw = message.release();
-        raw->next = nullptr;
-        if (tail_ != nullptr) tail_->next = raw;
+        MessageAccess::next(*raw) = nullptr;
+        if (tail_ != nullptr) MessageAccess::next(*tail_) = raw;
         else head_ = raw;
         tail_ = raw;
         ++size_;
@@ -35,9 +35,9 @@ public:
     Message::Ptr pop() noexcept {
         Message* raw = head_;
         if (raw == nullptr) return Message::Ptr();
-        head_ = raw->next;
+        head_ = MessageAccess::next(*raw);
         if (head_ == nullptr) tail_ = nullptr;
-        raw->next = nullptr;
+        MessageAccess::next(*raw) = nullptr;
         --size_;
         return Message::Ptr(raw);
     }
@@ -45,7 +45,7 @@ public:
     // Moves all of `other` to the back of this list.
     void splice(MessageList& other) noexcept {
         if (other.head_ == nullptr) return;
-        if (tail_ != nullptr) tail_->next = other.head_;
+        if (tail_ != nullptr) MessageAccess::next(*tail_) = other.head_;
         else head_ = other.head_;
         tail_ = other.tail_;
         size_ += other.size_;

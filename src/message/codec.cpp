@@ -1,5 +1,7 @@
 #include "message/codec.hpp"
 
+#include "pool/pool.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -64,14 +66,15 @@ Status check_incoming(const FrameHeader& frame) noexcept {
 }
 
 Segments encode(Message& message) noexcept {
-    encode_header(message.header(), message.raw_headers().size(), message.body().size(), message.wire_header);
+    encode_header(message.header(), message.raw_headers().size(), message.body().size(),
+                  detail::MessageAccess::wire_header(message));
     Segments segments;
     const auto add = [&segments](std::span<const std::byte> part) {
         if (part.empty()) return;
         segments.parts[segments.count++] = part;
         segments.total += part.size();
     };
-    add(message.wire_header);
+    add(detail::MessageAccess::wire_header(message));
     add(message.raw_headers());
     add(std::as_const(message).body());
     return segments;
@@ -100,14 +103,14 @@ Decoder::Step Decoder::feed(std::span<const std::byte> input) {
         case State::buffers: {
             if (!target_) return {Event::need_message, used};
             // Capacity for exactly what the frame announces, charged to the pool.
-            if (target_->header_buffer().reserve(frame_.headers_size, Status::invalid_headers_len,
-                                                 MemoryTier::inbound) != Status::success ||
-                target_->body_buffer().reserve(frame_.body_size, Status::invalid_body_len, MemoryTier::inbound) !=
-                    Status::success) {
+            if (detail::MessageAccess::headers(*target_).reserve(frame_.headers_size, Status::invalid_headers_len,
+                                                                 MemoryTier::inbound) != Status::success ||
+                detail::MessageAccess::body(*target_).reserve(frame_.body_size, Status::invalid_body_len,
+                                                              MemoryTier::inbound) != Status::success) {
                 return {Event::need_memory, used};
             }
-            (void)target_->header_buffer().resize(frame_.headers_size, Status::invalid_headers_len);
-            (void)target_->body_buffer().resize(frame_.body_size, Status::invalid_body_len);
+            (void)detail::MessageAccess::headers(*target_).resize(frame_.headers_size, Status::invalid_headers_len);
+            (void)detail::MessageAccess::body(*target_).resize(frame_.body_size, Status::invalid_body_len);
             target_->header() = frame_.header;
             part_filled_ = 0;
             state_ = State::text;
@@ -115,7 +118,8 @@ Decoder::Step Decoder::feed(std::span<const std::byte> input) {
         }
         case State::text:
         case State::body: {
-            MessageBuffer& part = state_ == State::text ? target_->header_buffer() : target_->body_buffer();
+            MessageBuffer& part = state_ == State::text ? detail::MessageAccess::headers(*target_)
+                                                        : detail::MessageAccess::body(*target_);
             const std::size_t n = std::min(part.size() - part_filled_, input.size() - used);
             if (n != 0) std::memcpy(part.bytes().data() + part_filled_, input.data() + used, n);
             part_filled_ += n;
@@ -151,8 +155,8 @@ Message::Ptr Decoder::take() noexcept {
 std::size_t Decoder::bytes_wanted() const noexcept {
     if (state_ != State::buffers || !target_) return 0;
     const auto missing = [](std::size_t wanted, std::size_t have) { return wanted > have ? wanted - have : 0; };
-    return missing(frame_.headers_size, target_->header_buffer().capacity()) +
-           missing(frame_.body_size, target_->body_buffer().capacity());
+    return missing(frame_.headers_size, detail::MessageAccess::headers(*target_).capacity()) +
+           missing(frame_.body_size, detail::MessageAccess::body(*target_).capacity());
 }
 
 Message::Ptr Decoder::release_target() noexcept {

@@ -27,7 +27,7 @@ FrameHeader decode_header(std::span<const std::byte, wire_header_size> in) noexc
 Status check_incoming(const FrameHeader& frame) noexcept;
 
 // Scatter-gather view of one encoded message: wire_header, text headers,
-// body (empty parts left out). Fills message.wire_header.
+// body (empty parts left out). Fills the message's encoded binary header.
 struct Segments {
     std::array<std::span<const std::byte>, 3> parts;
     std::size_t count = 0;

@@ -1,5 +1,5 @@
+#include "pool/pool.hpp"
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -204,7 +204,7 @@ void Message::reset() noexcept {
     header_ = BinaryHeader{};
     headers_.clear();
     body_.clear();
-    next = nullptr;
+    next_ = nullptr;
 }
 
 } // namespace tofu

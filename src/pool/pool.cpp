@@ -1,4 +1,4 @@
-#include <tofu/pool.hpp>
+#include "pool/pool.hpp"
 
 #include <algorithm>
 #include <new>
@@ -34,7 +34,7 @@ Pool::Handle Pool::create(PoolLimits limits, Reserve reserve) {
             pool->refund(message_overhead);
             break;
         }
-        message->next = pool->free_list_;
+        message->next_ = pool->free_list_;
         pool->free_list_ = message;
         ++pool->free_count_;
         pool->created_.fetch_add(1, std::memory_order_relaxed);
@@ -47,7 +47,7 @@ Pool::Pool(PoolLimits limits, Reserve reserve) : limits_(limits), reserve_(reser
 Pool::~Pool() {
     while (free_list_ != nullptr) {
         Message* message = free_list_;
-        free_list_ = message->next;
+        free_list_ = message->next_;
         delete message;
     }
 }
@@ -95,7 +95,7 @@ std::size_t Pool::free_bytes(Tier tier) noexcept {
     std::size_t idle = 0;
     {
         std::lock_guard lock(free_mutex_);
-        for (const Message* message = free_list_; message != nullptr; message = message->next) {
+        for (const Message* message = free_list_; message != nullptr; message = message->next_) {
             idle += message->capacity_bytes();
         }
     }
@@ -117,7 +117,7 @@ bool Pool::can_charge(std::size_t bytes, Tier tier) noexcept {
     if (used + bytes <= limit) return true;
     std::size_t idle = 0;
     std::lock_guard lock(free_mutex_);
-    for (const Message* message = free_list_; message != nullptr; message = message->next) {
+    for (const Message* message = free_list_; message != nullptr; message = message->next_) {
         idle += message->capacity_bytes();
     }
     return used + bytes <= limit + idle;
@@ -150,10 +150,10 @@ void Pool::refund(std::size_t bytes) noexcept { bytes_.fetch_sub(bytes, std::mem
 bool Pool::trim_free_buffers(std::size_t wanted) noexcept {
     std::size_t freed = 0;
     std::lock_guard lock(free_mutex_);
-    for (Message* message = free_list_; message != nullptr && freed < wanted; message = message->next) {
+    for (Message* message = free_list_; message != nullptr && freed < wanted; message = message->next_) {
         freed += message->capacity_bytes();
-        message->header_buffer().release();
-        message->body_buffer().release();
+        detail::MessageAccess::headers(*message).release();
+        detail::MessageAccess::body(*message).release();
     }
     return freed != 0;
 }
@@ -171,10 +171,11 @@ void Pool::give_slot(bool from_reserve) noexcept {
 // brought from the free list go back, and the header room for a close cause
 // is charged now, while the reserve guarantees it.
 void Pool::shape_for_reserve(Message& message) noexcept {
-    message.body_buffer().release();
-    if (message.header_buffer().capacity() != reserved_header_bytes) {
-        message.header_buffer().release();
-        (void)message.header_buffer().reserve(reserved_header_bytes, Status::invalid_headers_len, Tier::notification);
+    detail::MessageAccess::body(message).release();
+    if (detail::MessageAccess::headers(message).capacity() != reserved_header_bytes) {
+        detail::MessageAccess::headers(message).release();
+        (void)detail::MessageAccess::headers(message).reserve(reserved_header_bytes, Status::invalid_headers_len,
+                                                              Tier::notification);
     }
 }
 
@@ -187,8 +188,8 @@ Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
         std::lock_guard lock(free_mutex_);
         if (free_list_ != nullptr) {
             message = free_list_;
-            free_list_ = message->next;
-            message->next = nullptr;
+            free_list_ = message->next_;
+            message->next_ = nullptr;
             --free_count_;
         }
     }
@@ -227,7 +228,7 @@ std::uint64_t Pool::share_returns(ChannelNumber channel) const noexcept {
 
 Status Pool::put(Message::Ptr message) {
     if (!message) return Status::null_message;
-    if (&message->pool() != this) return Status::invalid_message;
+    if (&detail::MessageAccess::pool(*message) != this) return Status::invalid_message;
     message.reset();
     return Status::success;
 }
@@ -252,7 +253,7 @@ void Pool::give_back(Message* message) noexcept {
     {
         std::lock_guard lock(free_mutex_);
         if (owner_alive_) {
-            message->next = free_list_;
+            message->next_ = free_list_;
             free_list_ = message;
             ++free_count_;
         } else {

@@ -43,8 +43,8 @@ void add_cause(Message& message, Cause cause) {
         length += net::describe_os_error(cause.os_error, {lines + length, sizeof(lines) - length - 2});
         put("\r\n");
     }
-    (void)message.header_buffer().append({reinterpret_cast<const std::byte*>(lines), length},
-                                         Status::invalid_headers_len, MemoryTier::notification);
+    (void)detail::MessageAccess::headers(message).append({reinterpret_cast<const std::byte*>(lines), length},
+                                                         Status::invalid_headers_len, MemoryTier::notification);
 }
 
 Admission::Budget handshake_budget(const Options& options) noexcept {
@@ -361,7 +361,7 @@ void Reactor::flush(Channel& channel) {
         std::size_t planned = 0;
         std::size_t skip = channel.head_written;
         for (Message* message = channel.send_queue.front(); message != nullptr && planned < budget;
-             message = message->next) {
+             message = MessageAccess::next(*message)) {
             const wire::Segments segments = wire::encode(*message);
             for (std::size_t i = 0; i < segments.count && iovecs_.size() < net::max_iovecs; ++i) {
                 std::span<const std::byte> part = segments.parts[i];

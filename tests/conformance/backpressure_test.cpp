@@ -95,8 +95,8 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     std::thread returner([&] {
         std::uint64_t n = 0;
         while (Message::Ptr message = handoff.pop()) {
-            max_in_use = std::max(max_in_use, p.server_engine.pool().messages_in_use());
-            max_bytes = std::max(max_bytes, p.server_engine.pool().bytes_in_use());
+            max_in_use = std::max(max_in_use, p.server_engine.stats().messages_in_use);
+            max_bytes = std::max(max_bytes, p.server_engine.stats().bytes_in_use);
             const auto stream = stream_of.find(message->channel());
             if (stream == stream_of.end()) {
                 ADD_FAILURE() << "a message on an unknown channel: " << describe(message);
@@ -141,13 +141,13 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     EXPECT_EQ(byes, connections);
     EXPECT_EQ(checker.failures(), 0u);
     EXPECT_GT(p.server.pool_empty_count(), 0u) << "an 8-message pool under this load must run dry";
-    const Pool& pool = p.server_engine.pool();
-    EXPECT_LE(pool.peak_bytes(), receiver_options.memory_limit);
+    const EngineStats pool = p.server_engine.stats();
+    EXPECT_LE(pool.peak_bytes, receiver_options.memory_limit);
     EXPECT_LE(max_bytes, receiver_options.memory_limit);
     EXPECT_LE(max_in_use, receiver_options.max_messages);
-    EXPECT_LE(pool.messages_created(), receiver_options.max_messages);
+    EXPECT_LE(pool.messages_created, receiver_options.max_messages);
     std::cout << "[  stream  ] " << checker.total() << " messages in " << seconds << " s, "
-              << p.server.pool_empty_count() << " pool_empty episodes, receiver peak " << pool.peak_bytes() << " bytes"
+              << p.server.pool_empty_count() << " pool_empty episodes, receiver peak " << pool.peak_bytes << " bytes"
               << std::endl;
 
     // The senders' side of the byes.
@@ -281,7 +281,7 @@ TEST_P(Backpressure, ExhaustionInTheMiddleOfAMessageResumesOnReturnAlone) {
         EXPECT_EQ(p.server.pool_empty_count(), episodes + 1);
         message.reset();
         EXPECT_FALSE(p.server.poll(200ms)) << "a second big message cannot fit under the limit";
-        EXPECT_LE(p.server_engine.pool().bytes_in_use(), receiver_options.memory_limit);
+        EXPECT_LE(p.server_engine.stats().bytes_in_use, receiver_options.memory_limit);
 
         std::thread([&] { held.reset(); }).join(); // memory back, from another thread
         held = p.server.next();
@@ -289,7 +289,7 @@ TEST_P(Backpressure, ExhaustionInTheMiddleOfAMessageResumesOnReturnAlone) {
         checker.accept(*held);
     }
     EXPECT_EQ(checker.total(), count);
-    EXPECT_LE(p.server_engine.pool().peak_bytes(), receiver_options.memory_limit);
+    EXPECT_LE(p.server_engine.stats().peak_bytes, receiver_options.memory_limit);
     held.reset();
     p.server.expect_quiet();
 }

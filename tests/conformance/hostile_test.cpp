@@ -219,8 +219,8 @@ TEST_P(Hostile, OtherProtocolsAreRefusedAtTheirFirstBytes) {
         EXPECT_TRUE(peer.wait_closed()) << "seed " << seed;
     }
     EXPECT_TRUE(wait_for_stats(server.engine, [&](const EngineStats& now) { return now.pending_handshakes == 0; }));
-    EXPECT_TRUE(eventually([&] { return server.engine.pool().messages_in_use() == 0; }))
-        << "a refused connection keeps no memory: " << server.engine.pool().messages_in_use() << " in use";
+    EXPECT_TRUE(eventually([&] { return server.engine.stats().messages_in_use == 0; }))
+        << "a refused connection keeps no memory: " << server.engine.stats().messages_in_use << " in use";
     bystander.round_trip(server, "after the intruders");
     server.group.expect_quiet();
 }
@@ -288,7 +288,7 @@ TEST_P(Hostile, SilentAndHalfSpokenConnectionsTimeOut) {
         return now.closed_by(Limit::handshake_timeout) == 8 && now.connections_refused == 8 &&
                now.pending_handshakes == 0;
     }));
-    EXPECT_TRUE(eventually([&] { return server.engine.pool().messages_in_use() == 0; }));
+    EXPECT_TRUE(eventually([&] { return server.engine.stats().messages_in_use == 0; }));
     server.group.expect_quiet(); // no channel_closed for connections it never saw
 }
 
@@ -532,7 +532,7 @@ TEST_P(Hostile, HalfSpokenHellosCannotPinThePool) {
     ASSERT_TRUE(server);
     Client bystander(options(), server);
     ASSERT_TRUE(bystander);
-    const std::size_t baseline_bytes = server.engine.pool().bytes_in_use();
+    const std::size_t baseline_bytes = server.engine.stats().bytes_in_use;
     constexpr std::size_t attackers = 150; // 150 x 4 KiB would be more than the pool
     std::vector<RawPeer> peers;
     for (std::size_t i = 0; i < attackers; ++i) {
@@ -542,11 +542,11 @@ TEST_P(Hostile, HalfSpokenHellosCannotPinThePool) {
     ASSERT_TRUE(wait_for_stats(server.engine,
                                [&](const EngineStats& now) { return now.connections_accepted == attackers + 1; }));
     bystander.round_trip(server, "barrier: every hello header has been read");
-    EXPECT_TRUE(eventually([&] { return server.engine.pool().messages_in_use() <= 16; }))
-        << server.engine.pool().messages_in_use() << " messages in use";
+    EXPECT_TRUE(eventually([&] { return server.engine.stats().messages_in_use <= 16; }))
+        << server.engine.stats().messages_in_use << " messages in use";
     // The budget, and at most as much again left idle on the free list by
     // hellos whose connections were closed (150 x 4 KiB would be the pool).
-    EXPECT_LE(server.engine.pool().bytes_in_use(), baseline_bytes + 2 * 64 * KiB);
+    EXPECT_LE(server.engine.stats().bytes_in_use, baseline_bytes + 2 * 64 * KiB);
     EXPECT_GE(server.engine.stats().closed_by(Limit::pending_evicted), attackers - 16);
 
     Client late(options(), server);
@@ -678,7 +678,7 @@ TEST_P(Hostile, OneChannelCannotTakeTheWholePool) {
     }
     EXPECT_GE(held.size(), crowd.share()) << "a channel alone gets at least its share";
     EXPECT_LE(held.size(), server.engine.options().max_messages - crowd.share()) << "and leaves a share to the others";
-    EXPECT_GE(server.engine.pool().free_messages(MemoryTier::inbound), crowd.share());
+    EXPECT_GE(detail::EngineAccess::core(server.engine).pool().free_messages(MemoryTier::inbound), crowd.share());
     EXPECT_FALSE(server.group.poll(200ms)) << "it stays stopped";
     for (int i = 0; i < 10; ++i) crowd.other.round_trip(server, "the other channel " + std::to_string(i));
 
@@ -729,7 +729,7 @@ TEST_P(Hostile, UnreadAnswersPauseTheirSender) {
         ++answered;
     }
     EXPECT_LT(answered, plenty) << "a peer that never reads must be paused";
-    EXPECT_LE(server.engine.pool().messages_in_use(), server.engine.options().max_messages - crowd.share())
+    EXPECT_LE(server.engine.stats().messages_in_use, server.engine.options().max_messages - crowd.share())
         << "a share of the pool stays free for the others";
     for (int i = 0; i < 5; ++i) crowd.other.round_trip(server, "unaffected " + std::to_string(i));
 }

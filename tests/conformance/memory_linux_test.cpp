@@ -51,7 +51,7 @@ TEST_P(MemoryLimit, HalfFramesFromHundredsOfPeersStayInsideTheLimit) {
         ASSERT_NE(raw_handshake(raw.back(), group, i + 1), 0u);
     }
     // The hellos answered in place have been written and came back.
-    ASSERT_TRUE(eventually([&] { return engine.pool().messages_in_use() == 0; }));
+    ASSERT_TRUE(eventually([&] { return engine.stats().messages_in_use == 0; }));
     Bytes half = frame({.opcode = op(OpCode::Request), .id = 1, .body = as_bytes(std::string(65535, 'x'))});
     half.resize(16 + 40000); // a private read buffer would hold (and touch) all of it, per connection
     std::size_t peak = 0;
@@ -64,7 +64,7 @@ TEST_P(MemoryLimit, HalfFramesFromHundredsOfPeersStayInsideTheLimit) {
     ASSERT_TRUE(wait_for_stats(engine,
                                [&](const EngineStats& now) {
                                    peak = std::max(peak, resident_bytes());
-                                   return now.channels_paused + engine.pool().messages_in_use() >= peers;
+                                   return now.channels_paused + engine.stats().messages_in_use >= peers;
                                }))
         << engine.stats().channels_paused << " channels paused";
     peak = std::max(peak, resident_bytes());
@@ -72,9 +72,9 @@ TEST_P(MemoryLimit, HalfFramesFromHundredsOfPeersStayInsideTheLimit) {
     const std::size_t bound = o.memory_limit + peers * per_connection + slack;
     std::cout << "[  memory  ] " << peers << " peers with half frames: RSS grew " << growth / 1024 << " KiB (bound "
               << bound / 1024 << " KiB: memory_limit " << o.memory_limit / 1024 << " + " << peers << " x "
-              << per_connection << " B + " << slack / 1024 << " KiB); pool peak " << engine.pool().peak_bytes() / 1024
+              << per_connection << " B + " << slack / 1024 << " KiB); pool peak " << engine.stats().peak_bytes / 1024
               << " KiB" << std::endl;
-    EXPECT_LE(engine.pool().peak_bytes(), o.memory_limit);
+    EXPECT_LE(engine.stats().peak_bytes, o.memory_limit);
     // A sanitizer's allocator (shadow memory, quarantine) makes the process's
     // resident size say nothing about the engine: there, the pool's own
     // account above is the check, and the plain build checks the process.

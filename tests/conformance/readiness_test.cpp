@@ -111,7 +111,7 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
     while (!done && checker.failures() == 0) {
         Message::Ptr message = p.server.next();
         if (!message) break;
-        peak_in_use = std::max(peak_in_use, p.server_engine.pool().messages_in_use());
+        peak_in_use = std::max(peak_in_use, p.server_engine.stats().messages_in_use);
         if (message->opcode() == OpCode::ByeRequest) {
             message->reply(OpCode::ByeResponse);
             p.server.post_ok(message);
@@ -134,8 +134,8 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
     EXPECT_EQ(checker.total(), sent.load());
     EXPECT_GT(p.server.pool_empty_count(), 0u);
     EXPECT_LE(peak_in_use, receiver_options.max_messages);
-    EXPECT_LE(p.server_engine.pool().peak_bytes(), receiver_options.memory_limit);
-    EXPECT_LE(p.server_engine.pool().messages_created(), receiver_options.max_messages);
+    EXPECT_LE(p.server_engine.stats().peak_bytes, receiver_options.memory_limit);
+    EXPECT_LE(p.server_engine.stats().messages_created, receiver_options.max_messages);
     std::cout << "[  storm   ] " << checker.total() << " messages, " << p.server.pool_empty_count()
               << " pool_empty episodes" << std::endl;
     ASSERT_TRUE(expect_bye_answered(p.client, link.client));

@@ -352,7 +352,7 @@ void World::step_reactor(int index) {
     const EngineStats stats = e.engine ? e.engine->stats() : EngineStats{};
     const std::uint64_t progress = kernel_.effects(e.process) + app_actions_ + stats.connections_accepted +
                                    stats.connections_refused + stats.channels_closed +
-                                   (e.engine ? e.engine->pool().messages_in_use() : 0);
+                                   (e.engine ? e.engine->stats().messages_in_use : 0);
     if (e.state == ReactorState::asleep || progress != e.last_progress) {
         e.turns_without_progress = 0;
         e.last_progress = progress;
@@ -715,7 +715,8 @@ void World::handle(int g, Message::Ptr message) {
             return;
         }
         if (message->status() == Status::receiver_update) {
-            if (&message->pool() != &engines_[static_cast<std::size_t>(group.engine)].core->pool()) {
+            if (&detail::MessageAccess::pool(*message) !=
+                &engines_[static_cast<std::size_t>(group.engine)].core->pool()) {
                 group.wakeup_queued = false;
             }
             return;

@@ -1,7 +1,7 @@
 // Address helpers (protocol §2): `tcp|host|port`, `uds|path`, and the
 // ~listen_on / ~connect_to headers.
+#include "pool/pool.hpp"
 #include <tofu/address.hpp>
-#include <tofu/pool.hpp>
 
 #include <gtest/gtest.h>
 

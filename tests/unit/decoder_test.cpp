@@ -4,8 +4,8 @@
 
 #include "message/codec.hpp"
 
+#include "pool/pool.hpp"
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 
 #include <gtest/gtest.h>
 

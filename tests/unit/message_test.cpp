@@ -1,8 +1,8 @@
 // The message model (protocol §2): binary header, text headers, body, post rules.
 #include "test_support.hpp"
 
+#include "pool/pool.hpp"
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 
 #include <gtest/gtest.h>
 
@@ -38,7 +38,7 @@ TEST_F(MessageTest, FreshMessageIsBlank) {
     EXPECT_TRUE(m->raw_headers().empty());
     EXPECT_TRUE(m->body().empty());
     EXPECT_EQ(m->headers().begin(), m->headers().end());
-    EXPECT_EQ(&m->pool(), pool_.get());
+    EXPECT_EQ(&detail::MessageAccess::pool(*m), pool_.get());
 }
 
 TEST_F(MessageTest, BinaryHeaderSettersAndGetters) {
@@ -212,10 +212,10 @@ TEST_F(MessageTest, BodyAppendViewClear) {
     m->body()[0] = std::byte{'H'};
     EXPECT_EQ(m->body_text(), "Hello, world");
 
-    const std::size_t capacity = m->body_buffer().capacity();
+    const std::size_t capacity = detail::MessageAccess::body(*m).capacity();
     m->clear_body();
     EXPECT_TRUE(m->body().empty());
-    EXPECT_EQ(m->body_buffer().capacity(), capacity); // clear keeps capacity
+    EXPECT_EQ(detail::MessageAccess::body(*m).capacity(), capacity); // clear keeps capacity
     ASSERT_EQ(m->append_body(std::string_view{}), Status::success);
     EXPECT_TRUE(m->body().empty());
 }
@@ -223,11 +223,11 @@ TEST_F(MessageTest, BodyAppendViewClear) {
 TEST_F(MessageTest, BodyReserveAndResize) {
     Message::Ptr m = get();
     ASSERT_EQ(m->reserve_body(1000), Status::success);
-    EXPECT_GE(m->body_buffer().capacity(), 1000u);
+    EXPECT_GE(detail::MessageAccess::body(*m).capacity(), 1000u);
     EXPECT_TRUE(m->body().empty());
-    const std::byte* data = m->body_buffer().bytes().data();
+    const std::byte* data = detail::MessageAccess::body(*m).bytes().data();
     ASSERT_EQ(m->append_body(std::string(1000, 'a')), Status::success);
-    EXPECT_EQ(m->body_buffer().bytes().data(), data); // within the reserve: no move
+    EXPECT_EQ(detail::MessageAccess::body(*m).bytes().data(), data); // within the reserve: no move
 
     ASSERT_EQ(m->resize_body(10), Status::success);
     EXPECT_EQ(m->body_text(), std::string(10, 'a'));
@@ -358,9 +358,9 @@ TEST_F(MessageTest, ResetOnReturnToPool) {
     EXPECT_TRUE(again->raw_headers().empty());
     EXPECT_FALSE(again->find_header("name").has_value());
     EXPECT_TRUE(again->body().empty());
-    EXPECT_EQ(again->next, nullptr);
+    EXPECT_EQ(detail::MessageAccess::next(*again), nullptr);
     // capacity is kept for reuse
-    EXPECT_GE(again->body_buffer().capacity(), 5000u);
+    EXPECT_GE(detail::MessageAccess::body(*again).capacity(), 5000u);
 }
 
 TEST_F(MessageTest, ResetByDestructorToo) {

@@ -1,8 +1,8 @@
 // The bounded pool (protocol §1 "Bounded memory", §2 get(strategy)).
 #include "test_support.hpp"
 
+#include "pool/pool.hpp"
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 
 #include <gtest/gtest.h>
 
@@ -234,11 +234,11 @@ TEST(Pool, MessageOutlivesThePoolHandle) {
 
     ASSERT_EQ(kept->append_body(std::string(5000, 'k')), Status::success); // still charged and usable
     ASSERT_EQ(kept->add_header("still", "alive"), Status::success);
-    EXPECT_EQ(kept->pool().messages_in_use(), 2u);
-    const std::size_t bytes_before = kept->pool().bytes_in_use();
+    EXPECT_EQ(detail::MessageAccess::pool(*kept).messages_in_use(), 2u);
+    const std::size_t bytes_before = detail::MessageAccess::pool(*kept).bytes_in_use();
     other.reset(); // an orphan now: freed at once, its bytes refunded
-    EXPECT_EQ(kept->pool().messages_in_use(), 1u);
-    EXPECT_EQ(kept->pool().bytes_in_use(), bytes_before - overhead);
+    EXPECT_EQ(detail::MessageAccess::pool(*kept).messages_in_use(), 1u);
+    EXPECT_EQ(detail::MessageAccess::pool(*kept).bytes_in_use(), bytes_before - overhead);
     // The last one comes back from another thread; the pool is freed then
     // (ASan/LSan report a use-after-free or a leak otherwise).
     std::thread([m = std::move(kept)]() mutable { m.reset(); }).join();
@@ -364,7 +364,8 @@ TEST(Pool, HeldNotificationBytesDoNotShrinkTheInboundTier) {
     for (int i = 0; i < 3; ++i) {
         Message::Ptr m = pool->acquire(Alloc::Always, Pool::Tier::inbound);
         ASSERT_TRUE(m);
-        ASSERT_EQ(m->body_buffer().reserve(frame, Status::invalid_body_len, Pool::Tier::inbound), Status::success);
+        ASSERT_EQ(detail::MessageAccess::body(*m).reserve(frame, Status::invalid_body_len, Pool::Tier::inbound),
+                  Status::success);
         inbound.push_back(std::move(m));
     }
     EXPECT_FALSE(pool->can_charge(1, Pool::Tier::inbound));
@@ -375,7 +376,8 @@ TEST(Pool, HeldNotificationBytesDoNotShrinkTheInboundTier) {
     inbound.pop_back(); // its message and its 10,000 bytes come back
     Message::Ptr again = pool->acquire(Alloc::Always, Pool::Tier::inbound);
     ASSERT_TRUE(again);
-    EXPECT_EQ(again->body_buffer().reserve(frame, Status::invalid_body_len, Pool::Tier::inbound), Status::success);
+    EXPECT_EQ(detail::MessageAccess::body(*again).reserve(frame, Status::invalid_body_len, Pool::Tier::inbound),
+              Status::success);
     EXPECT_LE(pool->peak_bytes(), limit);
 }
 
@@ -389,8 +391,8 @@ TEST(Pool, ReserveMessagesDropIdleBuffers) {
     big.reset();
     Message::Ptr notice = pool->acquire(Alloc::PoolOnly, Pool::Tier::notification);
     ASSERT_TRUE(notice);
-    EXPECT_EQ(notice->body_buffer().capacity(), 0u);
-    EXPECT_EQ(notice->header_buffer().capacity(), Pool::reserved_header_bytes);
+    EXPECT_EQ(detail::MessageAccess::body(*notice).capacity(), 0u);
+    EXPECT_EQ(detail::MessageAccess::headers(*notice).capacity(), Pool::reserved_header_bytes);
     EXPECT_EQ(pool->bytes_in_use(), Pool::reserve_footprint);
 }
 

@@ -2,8 +2,8 @@
 // Small helpers shared by the foundation unit tests.
 #include "message/codec.hpp"
 
+#include "pool/pool.hpp"
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 
 #include <gtest/gtest.h>
 

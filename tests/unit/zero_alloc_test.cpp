@@ -5,8 +5,8 @@
 
 #include "message/codec.hpp"
 
+#include "pool/pool.hpp"
 #include <tofu/message.hpp>
-#include <tofu/pool.hpp>
 
 #include <gtest/gtest.h>
 

@@ -44,7 +44,7 @@ std::string describe(const tofu::Message& msg) {
 // Gives `msg` a body of `size` bytes; only freshly allocated capacity is
 // filled, a recycled message keeps its (already initialised) bytes.
 bool set_payload(tofu::Message& msg, std::size_t size) {
-    const std::size_t had = msg.body_buffer().capacity();
+    const std::size_t had = msg.body_capacity();
     if (msg.resize_body(size) != tofu::Status::success) return false;
     if (had < size) std::memset(msg.body().data(), 'x', size);
     return true;

@@ -1,8 +1,9 @@
 #pragma once
 // The bounded message pool: a hard limit on message count and on bytes
 // (message objects plus buffer capacity). Any thread may get and return.
-#include <tofu/export.hpp>
-#include <tofu/message.hpp>
+#include <tofu/engine.hpp>
+
+#include "message/message_access.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -12,10 +13,8 @@
 
 namespace tofu {
 
-enum class Alloc {
-    PoolOnly, // a free message or nothing
-    Always,   // a free message, else a new one while under the hard limit
-};
+using detail::MemoryTier;
+using detail::MessageBuffer;
 
 struct PoolLimits {
     std::size_t initial_messages = 0;
@@ -25,7 +24,7 @@ struct PoolLimits {
 
 // Told (from the returning thread) when a message comes back while someone
 // waits for memory; see the wake-up protocol in docs/design.md.
-class TOFU_API PoolListener {
+class PoolListener {
 public:
     virtual void memory_returned() noexcept = 0;
 
@@ -33,7 +32,7 @@ protected:
     ~PoolListener() = default;
 };
 
-class TOFU_API Pool {
+class Pool {
     struct OwnerRelease {
         void operator()(Pool* pool) const noexcept;
     };
@@ -133,6 +132,7 @@ public:
 
 private:
     friend struct Message::Returner;
+    friend struct detail::MessageAccess;
     Pool(PoolLimits limits, Reserve reserve);
     ~Pool();
 
