@@ -137,7 +137,7 @@ Result<std::shared_ptr<EngineCore>> EngineCore::start_stepped(const Options& req
     if (Status s = net::startup(); s != Status::success) return s;
     if (!poller) {
         Result<std::unique_ptr<poller::Poller>> made = poller::make_poller(options.backend, why);
-        if (!made) return made.status();
+        if (!made) return {made.status(), made.os_error()};
         poller = std::move(made.value());
     }
     const Backend backend = poller->backend();
@@ -259,8 +259,10 @@ Engine::Engine(const Options& options) {
     std::string why;
     Result<std::shared_ptr<detail::EngineCore>> core = detail::EngineCore::start(options, detail::Clock(), &why);
     if (!core) {
-        throw Error(core.status(), "tofu: engine could not start: " + std::string(to_string(core.status())) +
-                                       (why.empty() ? std::string() : ": " + why));
+        throw Error(core.status(),
+                    "tofu: engine could not start: " + std::string(to_string(core.status())) +
+                        (why.empty() ? std::string() : ": " + why),
+                    core.os_error());
     }
     core_ = std::move(core.value());
 }
@@ -269,7 +271,7 @@ Engine::Engine(std::shared_ptr<detail::EngineCore> core) noexcept : core_(std::m
 
 Result<Engine> Engine::create(const Options& options) {
     Result<std::shared_ptr<detail::EngineCore>> core = detail::EngineCore::start(options);
-    if (!core) return core.status();
+    if (!core) return {core.status(), core.os_error()};
     return Engine(std::move(core.value()));
 }
 

@@ -11,4 +11,12 @@ namespace tofu::net {
 // closing a channel, when memory may be exhausted.
 std::size_t describe_os_error(int code, std::span<char> into) noexcept;
 
+// Per platform: the bare text for `code`, one line, NUL-terminated within
+// `into` (strerror_r, FormatMessage); its length.
+std::size_t os_error_text(int code, std::span<char> into) noexcept;
+
+// Per platform: the code the last failed system call of this thread left
+// (errno, GetLastError).
+int last_os_error() noexcept;
+
 } // namespace tofu::net

@@ -1,6 +1,7 @@
 #include "net/os_error.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -14,13 +15,15 @@ namespace {
 
 } // namespace
 
-std::size_t describe_os_error(int code, std::span<char> into) noexcept {
+std::size_t os_error_text(int code, std::span<char> into) noexcept {
     if (into.empty()) return 0;
     char buffer[128] = {};
     const char* text = text_of(::strerror_r(code, buffer, sizeof(buffer)), buffer);
-    const int written = std::snprintf(into.data(), into.size(), "%d %s", code, text);
+    const int written = std::snprintf(into.data(), into.size(), "%s", text);
     if (written < 0) return 0;
     return std::min(static_cast<std::size_t>(written), into.size() - 1);
 }
+
+int last_os_error() noexcept { return errno; }
 
 } // namespace tofu::net

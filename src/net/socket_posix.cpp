@@ -181,15 +181,23 @@ void Socket::forget_path() noexcept {
     owned_ = OwnedPath{};
 }
 
+namespace {
+
+// A failed system call: the status, and what the OS said (errno is read
+// before the half-made socket closes).
+Result<Socket> os_failure(Status status) noexcept { return {status, std::error_code(errno, os_category())}; }
+
+} // namespace
+
 Result<Socket> Socket::listen(const Address& where, Address& bound) {
     SocketAddress address;
     if (Status s = to_socket_address(where, address); s != Status::success) return s;
     Socket socket(open_socket(address.family()));
-    if (!socket.valid()) return Status::listen_failed;
+    if (!socket.valid()) return os_failure(Status::listen_failed);
     const int on = 1;
     if (address.family() != AF_UNIX) {
         if (::setsockopt(socket.handle_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) {
-            return Status::setsockopt_failed;
+            return os_failure(Status::setsockopt_failed);
         }
     }
     if (address.family() == AF_INET6) {
@@ -202,12 +210,13 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
         ::unlink(where.path.c_str());
         rc = ::bind(socket.handle_, address.get(), address.length);
     }
-    if (rc != 0) return errno == ENOENT || errno == ENOTDIR ? Status::uds_path_not_found : Status::listen_failed;
+    if (rc != 0)
+        return os_failure(errno == ENOENT || errno == ENOTDIR ? Status::uds_path_not_found : Status::listen_failed);
     if (struct stat info{}; unix_path && is_socket_file(where.path, info)) {
         socket.owned_ =
             OwnedPath{where.path, static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino)};
     }
-    if (::listen(socket.handle_, SOMAXCONN) != 0) return Status::listen_failed;
+    if (::listen(socket.handle_, SOMAXCONN) != 0) return os_failure(Status::listen_failed);
 
     bound = where;
     if (where.kind == Address::Kind::tcp) {
@@ -226,11 +235,12 @@ Result<Socket> Socket::connect(const Address& to) {
     if (Status s = to_socket_address(to, address); s != Status::success) return s;
     if (to.kind == Address::Kind::tcp && to.port == 0) return Status::invalid_address;
     Socket socket(open_socket(address.family()));
-    if (!socket.valid()) return Status::connect_failed;
+    if (!socket.valid()) return os_failure(Status::connect_failed);
     tune_stream(socket.handle_, address.family());
     if (::connect(socket.handle_, address.get(), address.length) != 0 && errno != EINPROGRESS) {
-        if (to.kind == Address::Kind::uds && (errno == ENOENT || errno == ENOTDIR)) return Status::uds_path_not_found;
-        return Status::connect_failed;
+        if (to.kind == Address::Kind::uds && (errno == ENOENT || errno == ENOTDIR))
+            return os_failure(Status::uds_path_not_found);
+        return os_failure(Status::connect_failed);
     }
     return socket;
 }

@@ -219,6 +219,16 @@ void Socket::forget_path() noexcept {
     owned_ = OwnedPath{};
 }
 
+namespace {
+
+// A failed Winsock call: the status, and what the OS said (read before the
+// half-made socket closes).
+Result<Socket> os_failure(Status status) noexcept {
+    return {status, std::error_code(::WSAGetLastError(), os_category())};
+}
+
+} // namespace
+
 Result<Socket> Socket::listen(const Address& where, Address& bound) {
     if (Status status = startup(); status != Status::success) return status;
     if (where.kind == Address::Kind::uds) {
@@ -235,13 +245,14 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
             rc = ::bind(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
         }
         if (rc != 0) {
+            const std::error_code said(::WSAGetLastError(), os_category());
             // the folder may have gone since the check above
-            return parent_exists(where.path) ? Status::listen_failed : Status::uds_path_not_found;
+            return {parent_exists(where.path) ? Status::listen_failed : Status::uds_path_not_found, said};
         }
         if (std::uint64_t volume = 0, index = 0; file_identity(where.path, volume, index)) {
             socket.owned_ = OwnedPath{where.path, volume, index}; // from here on, close() removes the file
         }
-        if (::listen(s, SOMAXCONN) != 0 || !set_non_blocking(s)) return Status::listen_failed;
+        if (::listen(s, SOMAXCONN) != 0 || !set_non_blocking(s)) return os_failure(Status::listen_failed);
         bound = where;
         return socket;
     }
@@ -249,7 +260,7 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
     SocketAddress address;
     if (Status status = to_socket_address(where, true, address); status != Status::success) return status;
     Socket socket(static_cast<NativeHandle>(make_socket(address.family(), IPPROTO_TCP)));
-    if (!socket.valid()) return Status::listen_failed;
+    if (!socket.valid()) return os_failure(Status::listen_failed);
     const SOCKET s = static_cast<SOCKET>(socket.handle_);
     // Windows lets another socket bind over a port with SO_REUSEADDR (it does
     // not mean what it means on POSIX); forbid that. A listener can rebind a
@@ -257,14 +268,14 @@ Result<Socket> Socket::listen(const Address& where, Address& bound) {
     BOOL exclusive = TRUE;
     if (::setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, reinterpret_cast<const char*>(&exclusive),
                      sizeof(exclusive)) != 0) {
-        return Status::setsockopt_failed;
+        return os_failure(Status::setsockopt_failed);
     }
     if (address.family() == AF_INET6) {
         DWORD off = 0; // "all interfaces" means IPv4 too
         ::setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&off), sizeof(off));
     }
-    if (::bind(s, address.get(), address.length) != 0) return Status::listen_failed;
-    if (::listen(s, SOMAXCONN) != 0 || !set_non_blocking(s)) return Status::listen_failed;
+    if (::bind(s, address.get(), address.length) != 0) return os_failure(Status::listen_failed);
+    if (::listen(s, SOMAXCONN) != 0 || !set_non_blocking(s)) return os_failure(Status::listen_failed);
     bound = where;
     sockaddr_storage local{};
     int length = sizeof(local);
@@ -284,10 +295,13 @@ Result<Socket> Socket::connect(const Address& to) {
         Socket socket(static_cast<NativeHandle>(make_socket(AF_UNIX, 0)));
         if (!socket.valid()) return unix_socket_failure(Status::connect_failed);
         const SOCKET s = static_cast<SOCKET>(socket.handle_);
-        if (!set_non_blocking(s)) return Status::connect_failed;
+        if (!set_non_blocking(s)) return os_failure(Status::connect_failed);
         if (::connect(s, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
             const int error = ::WSAGetLastError();
-            if (!would_block(error)) return path_exists(to.path) ? Status::connect_failed : Status::uds_path_not_found;
+            if (!would_block(error)) {
+                return {path_exists(to.path) ? Status::connect_failed : Status::uds_path_not_found,
+                        std::error_code(error, os_category())};
+            }
         }
         return socket;
     }
@@ -296,12 +310,13 @@ Result<Socket> Socket::connect(const Address& to) {
     if (Status status = to_socket_address(to, false, address); status != Status::success) return status;
     if (to.port == 0) return Status::invalid_address;
     Socket socket(static_cast<NativeHandle>(make_socket(address.family(), IPPROTO_TCP)));
-    if (!socket.valid()) return Status::connect_failed;
+    if (!socket.valid()) return os_failure(Status::connect_failed);
     const SOCKET s = static_cast<SOCKET>(socket.handle_);
-    if (!set_non_blocking(s)) return Status::connect_failed;
+    if (!set_non_blocking(s)) return os_failure(Status::connect_failed);
     set_no_delay(s);
-    if (::connect(s, address.get(), address.length) != 0 && !would_block(::WSAGetLastError())) {
-        return Status::connect_failed;
+    if (::connect(s, address.get(), address.length) != 0) {
+        const int error = ::WSAGetLastError();
+        if (!would_block(error)) return {Status::connect_failed, std::error_code(error, os_category())};
     }
     return socket; // connected, or in progress: connect_result() after writability
 }

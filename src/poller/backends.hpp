@@ -1,5 +1,6 @@
 #pragma once
 // Constructors of the compiled-in backends; only factory.cpp picks one.
+#include "net/os_error.hpp"
 #include "poller/poller.hpp"
 
 #include <memory>
@@ -17,7 +18,8 @@ Result<std::unique_ptr<Poller>> make_kqueue_poller();
 template <class Backend>
 Result<std::unique_ptr<Poller>> make_if_valid() {
     auto poller = std::make_unique<Backend>();
-    if (!poller->valid()) return Status::communication_failed;
+    // Read before the half-made poller closes what it did open.
+    if (!poller->valid()) return {Status::communication_failed, std::error_code(net::last_os_error(), os_category())};
     return std::unique_ptr<Poller>(std::move(poller));
 }
 

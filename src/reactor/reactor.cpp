@@ -22,29 +22,56 @@ Status returned_status(Cause cause) noexcept {
 
 Cause failure_of(const net::IoResult& result) noexcept { return Cause{result.status, Limit::none, result.os_error}; }
 
-// `~cause:<name>`, then `~os_error:<code> <text>` if the OS said why. The
-// notification tier may use the whole limit, and room for these lines is
-// what the reserve keeps (Pool::reserved_header_bytes).
-void add_cause(Message& message, Cause cause) {
-    char lines[Pool::reserved_header_bytes];
-    std::size_t length = 0;
-    const auto put = [&](std::string_view text) {
-        std::memcpy(lines + length, text.data(), text.size());
-        length += text.size();
-    };
-    put(cause_header);
-    put(":");
-    put(cause.name());
-    put("\r\n");
-    constexpr std::size_t shortest_useful = 16;
-    if (cause.os_error != 0 && length + os_error_header.size() + 1 + shortest_useful + 2 <= sizeof(lines)) {
-        put(os_error_header);
+// Header lines the engine adds to a message it hands back, built on the
+// stack and appended at once. The notification tier may use the whole
+// limit, and room for these lines is what the reserve keeps
+// (Pool::reserved_header_bytes).
+class EngineHeaders {
+public:
+    void add(std::string_view name, std::string_view value) noexcept {
+        if (length_ + name.size() + value.size() + 3 > sizeof(lines_)) return;
+        put(name);
         put(":");
-        length += net::describe_os_error(cause.os_error, {lines + length, sizeof(lines) - length - 2});
+        put(value);
         put("\r\n");
     }
-    (void)detail::MessageAccess::headers(message).append({reinterpret_cast<const std::byte*>(lines), length},
-                                                         Status::invalid_headers_len, MemoryTier::notification);
+    // `~os_error:<code> <text>`, the text cut to what fits.
+    void add_os_error(int code) noexcept {
+        constexpr std::size_t shortest_useful = 16;
+        if (code == 0 || length_ + os_error_header.size() + 1 + shortest_useful + 2 > sizeof(lines_)) return;
+        put(os_error_header);
+        put(":");
+        length_ += net::describe_os_error(code, {lines_ + length_, sizeof(lines_) - length_ - 2});
+        put("\r\n");
+    }
+    void append_to(Message& message) const noexcept {
+        (void)detail::MessageAccess::headers(message).append({reinterpret_cast<const std::byte*>(lines_), length_},
+                                                             Status::invalid_headers_len, MemoryTier::notification);
+    }
+
+private:
+    void put(std::string_view text) noexcept {
+        std::memcpy(lines_ + length_, text.data(), text.size());
+        length_ += text.size();
+    }
+    char lines_[Pool::reserved_header_bytes];
+    std::size_t length_ = 0;
+};
+
+// `~cause:<name>`, then `~os_error:<code> <text>` if the OS said why.
+void add_cause(Message& message, Cause cause) {
+    EngineHeaders headers;
+    headers.add(cause_header, cause.name());
+    headers.add_os_error(cause.os_error);
+    headers.append_to(message);
+}
+
+// A listen or connect the OS refused at once: what it said, if anything.
+void add_os_error(Message& message, std::error_code said) {
+    if (!said) return;
+    EngineHeaders headers;
+    headers.add_os_error(said.value());
+    headers.append_to(message);
 }
 
 Admission::Budget handshake_budget(const Options& options) noexcept {
@@ -248,6 +275,7 @@ void Reactor::open_listener(Message::Ptr message, GroupState& group) {
     }
     if (status != Status::success) {
         core_.numbers().release(number);
+        add_os_error(*message, socket.os_error());
         return hand_back(group, std::move(message), status);
     }
     create_channel(number, ChannelKind::listener, ChannelState::listening, group, std::move(socket.value()));
@@ -260,6 +288,7 @@ void Reactor::open_connection(Message::Ptr message, GroupState& group) {
     Result<net::Socket> socket = to ? net::Socket::connect(to.value()) : Result<net::Socket>(to.status());
     if (!socket) {
         core_.numbers().release(number);
+        add_os_error(*message, socket.os_error());
         return hand_back(group, std::move(message), socket.status());
     }
     Channel& channel =

@@ -67,6 +67,18 @@ TEST_P(Handshake, ListenOnPortInUseFailsWithoutChannelClosed) {
     EXPECT_EQ(response->status(), Status::listen_failed) << describe(response);
     EXPECT_EQ(response->channel(), posted.channel);
     EXPECT_EQ(response->message_id(), 4242u);
+    // What the OS said: "<code> <text>", the code the one for a port in use.
+    const std::optional<std::string_view> said = response->find_header(os_error_header);
+    ASSERT_TRUE(said) << describe(response);
+    const std::size_t space = said->find(' ');
+    ASSERT_NE(space, std::string_view::npos) << *said;
+    const std::error_code code(std::stoi(std::string(said->substr(0, space))), os_category());
+#ifdef _WIN32
+    EXPECT_EQ(code.value(), 10048) << *said; // WSAEADDRINUSE
+#else
+    EXPECT_EQ(code, std::errc::address_in_use) << *said;
+#endif
+    EXPECT_EQ(said->substr(space + 1), code.message());
 
     // A failed open is no channel: nothing to abort, and no channel_closed.
     Message::Ptr abort = make(engine, OpCode::ByeSignal, posted.channel);

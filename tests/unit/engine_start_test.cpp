@@ -1,6 +1,7 @@
 // Starting an engine: a backend that cannot be had is refused with a reason
-// that tells an unknown name from one not compiled in, and the I/O thread
-// carries a name the OS shows.
+// that tells an unknown name from one not compiled in, a system call that
+// fails says what the OS said, and the I/O thread carries a name the OS
+// shows.
 #include <tofu/address.hpp>
 #include <tofu/engine.hpp>
 
@@ -13,6 +14,10 @@
 #include <string>
 #include <vector>
 
+#ifndef _WIN32
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
 #ifdef __linux__
 #include <dirent.h>
 
@@ -71,6 +76,56 @@ TEST(EngineStart, ABackendNotCompiledInIsSaidToBeMissing) {
             << why;
     }
 }
+
+#ifndef _WIN32
+// The descriptor limit lowered to the descriptors already open, for the life
+// of one test: the next one a system call wants fails with EMFILE.
+class NoDescriptorsLeft {
+public:
+    NoDescriptorsLeft() {
+        ::getrlimit(RLIMIT_NOFILE, &saved_);
+        const int next = ::dup(0); // the lowest free number
+        ::close(next);
+        rlimit lowered = saved_;
+        lowered.rlim_cur = static_cast<rlim_t>(next);
+        ::setrlimit(RLIMIT_NOFILE, &lowered);
+    }
+    ~NoDescriptorsLeft() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+    NoDescriptorsLeft(const NoDescriptorsLeft&) = delete;
+    NoDescriptorsLeft& operator=(const NoDescriptorsLeft&) = delete;
+
+private:
+    rlimit saved_{};
+};
+
+TEST(EngineStart, OutOfDescriptorsSaysWhatTheOsSaid) {
+    Options options;
+    options.backend = Backend::poll; // every POSIX build has it
+    std::optional<Result<Engine>> created;
+    {
+        NoDescriptorsLeft limit;
+        created.emplace(Engine::create(options));
+    }
+    ASSERT_FALSE(created->has_value()) << "an engine started without a descriptor for its waker";
+    EXPECT_EQ(created->status(), Status::communication_failed);
+    EXPECT_EQ(created->os_error(), std::errc::too_many_files_open) << created->os_error().message();
+    EXPECT_EQ(&created->os_error().category(), &os_category());
+    EXPECT_EQ(created->os_error().message(), std::generic_category().message(EMFILE));
+
+    std::string what;
+    {
+        NoDescriptorsLeft limit;
+        try {
+            Engine engine(options);
+        } catch (const Error& error) {
+            what = error.what();
+            EXPECT_EQ(error.os_error(), std::errc::too_many_files_open);
+        }
+    }
+    EXPECT_NE(what.find(std::generic_category().message(EMFILE)), std::string::npos)
+        << "the exception's text carries the OS's words: " << what;
+}
+#endif
 
 #ifdef __linux__
 // The names of this process's threads, from /proc.
