@@ -16,6 +16,14 @@ namespace tofu {
 
 inline constexpr std::string_view listen_on_header = "~listen_on";
 inline constexpr std::string_view connect_to_header = "~connect_to";
+// Host names resolve on the thread that posts the WelcomeRequest /
+// HelloRequest, never on the I/O thread. A post that rewrote the address
+// header (a name resolved, a URL form turned into the tofu form) keeps what
+// the application wrote here, so the answer it gets back still says it.
+inline constexpr std::string_view given_address_header = "~given_address";
+// On a message whose post failed because its host name did not resolve
+// (status invalid_address): `<code> <text>`, the resolver's own words.
+inline constexpr std::string_view resolve_error_header = "~resolve_error";
 
 struct TOFU_API Address {
     enum class Kind { tcp, uds };
