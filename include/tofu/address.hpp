@@ -1,6 +1,9 @@
 #pragma once
 // Addresses as text headers: `~listen_on` / `~connect_to` with values
 // `tcp|host|port` and `uds|path` (a leading '@' names a Linux abstract socket).
+// Where an address is typed, the URL forms `tcp://host:port`,
+// `tcp://[ipv6]:port`, `tcp://*:port` and `ipc://path` (`ipc://@name`) read
+// as the same addresses; the header that travels is always the tofu form.
 #include <tofu/export.hpp>
 #include <tofu/message.hpp>
 #include <tofu/result.hpp>
@@ -13,6 +16,14 @@ namespace tofu {
 
 inline constexpr std::string_view listen_on_header = "~listen_on";
 inline constexpr std::string_view connect_to_header = "~connect_to";
+// Host names resolve on the thread that posts the WelcomeRequest /
+// HelloRequest, never on the I/O thread. A post that rewrote the address
+// header (a name resolved, a URL form turned into the tofu form) keeps what
+// the application wrote here, so the answer it gets back still says it.
+inline constexpr std::string_view given_address_header = "~given_address";
+// On a message whose post failed because its host name did not resolve
+// (status invalid_address): `<code> <text>`, the resolver's own words.
+inline constexpr std::string_view resolve_error_header = "~resolve_error";
 
 struct TOFU_API Address {
     enum class Kind { tcp, uds };
@@ -30,8 +41,10 @@ struct TOFU_API Address {
 TOFU_API Address tcp(std::string_view host, std::uint16_t port);
 TOFU_API Address uds(std::string_view path);
 
-// Parses a header value. wrong_address: not tcp/uds or missing parts;
-// invalid_address: the parts are there but unusable (port, path length...).
+// Parses a header value, tofu or URL form. wrong_address: not tcp/uds
+// (tcp:// / ipc://), missing parts, or an IPv6 literal without brackets in a
+// URL; invalid_address: the parts are there but unusable (port, host
+// characters, path length...).
 TOFU_API Result<Address> parse_address(std::string_view text);
 
 // Prepares `message` as a WelcomeRequest / HelloRequest for `address`.

@@ -2,6 +2,7 @@
 #include "engine/engine_core.hpp"
 #include "reactor/reactor.hpp"
 
+#include "net/resolve.hpp"
 #include "net/socket.hpp"
 
 #include <algorithm>
@@ -223,7 +224,7 @@ Result<BinaryHeader> EngineCore::post(GroupState& group, Message::Ptr& message) 
     ChannelNumber assigned = unassigned_channel;
     if (opens) {
         if (message->channel() != unassigned_channel) return Status::invalid_channel_number;
-        if (Result<Address> address = address_of(*message); !address) return address.status();
+        if (Status s = net::resolve_address_header(*message); s != Status::success) return s;
         assigned = numbers_.allocate(group.id);
         if (assigned == unassigned_channel) return Status::allocation_failed;
         message->set_channel(assigned);

@@ -30,8 +30,9 @@ struct SocketAddress {
     int family() const noexcept { return storage.ss_family; }
 };
 
-// Numeric hosts only (and "localhost"): the reactor thread must never block
-// on name resolution. Empty host = all interfaces (IPv6 any, dual-stack).
+// Numeric hosts only: the reactor thread must never block on name
+// resolution, so names were resolved on the posting thread (net/resolve.hpp).
+// Empty host = all interfaces (IPv6 any, dual-stack).
 Status to_socket_address(const Address& address, SocketAddress& out) {
     if (address.kind == Address::Kind::uds) {
         auto* un = reinterpret_cast<sockaddr_un*>(&out.storage);
@@ -54,9 +55,7 @@ Status to_socket_address(const Address& address, SocketAddress& out) {
         out.length = static_cast<socklen_t>(sizeof(sockaddr_un));
         return Status::success;
     }
-    std::string host = address.host;
-    if (host == "localhost") host = "127.0.0.1";
-    if (host.empty()) host = "::";
+    const std::string host = address.host.empty() ? std::string("::") : address.host;
     auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
     if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;

@@ -8,8 +8,9 @@
 // the request block). The data path itself is plain non-blocking
 // recv / WSASend without OVERLAPPED.
 //
-// Hosts are numeric (or "localhost"), never resolved, as on POSIX. An empty
-// host listens dual-stack on all interfaces.
+// Hosts are numeric, never resolved here, as on POSIX: names were resolved
+// on the posting thread (net/resolve.hpp). An empty host listens dual-stack
+// on all interfaces.
 //
 // AF_UNIX: Windows 10 1803+ has path-name Unix sockets (afunix.sys); the
 // Linux abstract namespace ('@name') is not offered and reads as
@@ -82,12 +83,11 @@ struct SocketAddress {
     int family() const noexcept { return storage.ss_family; }
 };
 
-// Numeric hosts only (and "localhost"), as on POSIX: the reactor thread
-// never blocks on name resolution. An empty host listens on all interfaces
+// Numeric hosts only, as on POSIX: the reactor thread never blocks on name
+// resolution. An empty host listens on all interfaces
 // (IPv6 any, dual-stack); connecting to it means this machine.
 Status to_socket_address(const Address& address, bool passive, SocketAddress& out) noexcept {
     std::string host = address.host;
-    if (host == "localhost") host = "127.0.0.1";
     if (host.empty()) host = passive ? "::" : "::1";
     auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
     if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {

@@ -1,5 +1,5 @@
-// Address helpers (protocol §2): `tcp|host|port`, `uds|path`, and the
-// ~listen_on / ~connect_to headers.
+// Address helpers (protocol §2): `tcp|host|port`, `uds|path`, the URL forms
+// `tcp://host:port` and `ipc://path`, and the ~listen_on / ~connect_to headers.
 #include "pool/pool.hpp"
 #include <tofu/address.hpp>
 
@@ -98,6 +98,86 @@ TEST(Address, ParseRejectsInvalidAddress) {
     expect_rejected(std::string("uds|/tmp/a\0b", 12), Status::invalid_address);
 }
 
+TEST(Address, ParseAcceptsTcpUrls) {
+    expect_parses("tcp://127.0.0.1:7099", tcp("127.0.0.1", 7099));
+    expect_parses("tcp://localhost:80", tcp("localhost", 80));
+    expect_parses("tcp://my-host_1.example.org:65535", tcp("my-host_1.example.org", 65535));
+    expect_parses("tcp://[::1]:7099", tcp("::1", 7099));
+    expect_parses("tcp://[fe80::1:2:3]:1", tcp("fe80::1:2:3", 1));
+    expect_parses("tcp://[::ffff:127.0.0.1]:2", tcp("::ffff:127.0.0.1", 2));
+    expect_parses("tcp://127.0.0.1:0", tcp("127.0.0.1", 0)); // a listener: the kernel picks
+    // All interfaces, as the empty host of the tofu form.
+    expect_parses("tcp://*:7099", tcp("", 7099));
+    expect_parses("tcp://:7099", tcp("", 7099));
+    // RFC 3986: the scheme is case-insensitive.
+    expect_parses("TCP://127.0.0.1:1", tcp("127.0.0.1", 1));
+    expect_parses("Tcp://[::1]:1", tcp("::1", 1));
+}
+
+TEST(Address, ParseAcceptsIpcUrls) {
+    expect_parses("ipc:///tmp/x.sock", uds("/tmp/x.sock"));
+    expect_parses("ipc://relative/x.sock", uds("relative/x.sock"));
+    expect_parses("ipc://x.sock", uds("x.sock"));
+    expect_parses("ipc://@abstract", uds("@abstract"));
+    expect_parses("IPC:///tmp/x.sock", uds("/tmp/x.sock"));
+    EXPECT_TRUE(parse_address("ipc://@abstract")->abstract());
+    const std::string longest = "/" + std::string(102, 'p');
+    expect_parses("ipc://" + longest, uds(longest));
+}
+
+TEST(Address, UrlsPrintInTheTofuForm) {
+    EXPECT_EQ(parse_address("tcp://[::1]:80")->to_string(), "tcp|::1|80");
+    EXPECT_EQ(parse_address("tcp://*:80")->to_string(), "tcp||80");
+    EXPECT_EQ(parse_address("tcp://localhost:80")->to_string(), "tcp|localhost|80");
+    EXPECT_EQ(parse_address("ipc:///tmp/x.sock")->to_string(), "uds|/tmp/x.sock");
+    EXPECT_EQ(parse_address("ipc://@name")->to_string(), "uds|@name");
+}
+
+TEST(Address, ParseRejectsMalformedUrls) {
+    // Missing parts, or parts that cannot be told apart: wrong_address.
+    expect_rejected("tcp://", Status::wrong_address);
+    expect_rejected("tcp://127.0.0.1", Status::wrong_address);    // missing port
+    expect_rejected("tcp://localhost", Status::wrong_address);    // missing port
+    expect_rejected("tcp://[::1]", Status::wrong_address);        // missing port
+    expect_rejected("tcp://::1:80", Status::wrong_address);       // IPv6 without brackets
+    expect_rejected("tcp://fe80::1:80", Status::wrong_address);   // IPv6 without brackets
+    expect_rejected("tcp://[::1:80", Status::wrong_address);      // unclosed bracket
+    expect_rejected("tcp://[::1]80", Status::wrong_address);      // no ':' before the port
+    expect_rejected("tcp://[::1]x:80", Status::wrong_address);    // garbage after the bracket
+    expect_rejected("ipc://", Status::wrong_address);             // empty path
+    expect_rejected("ipc://@", Status::wrong_address);            // empty abstract name
+    expect_rejected("udp://127.0.0.1:80", Status::wrong_address); // not tcp or ipc
+    expect_rejected("tcp:/127.0.0.1:80", Status::wrong_address);  // one slash
+    expect_rejected("tcp:127.0.0.1:80", Status::wrong_address);
+    expect_rejected("127.0.0.1:80", Status::wrong_address); // no scheme
+    expect_rejected("//127.0.0.1:80", Status::wrong_address);
+
+    // The parts are there but unusable: invalid_address.
+    expect_rejected("tcp://127.0.0.1:", Status::invalid_address); // empty port
+    expect_rejected("tcp://127.0.0.1:65536", Status::invalid_address);
+    expect_rejected("tcp://127.0.0.1:99999", Status::invalid_address);
+    expect_rejected("tcp://127.0.0.1:-1", Status::invalid_address);
+    expect_rejected("tcp://127.0.0.1:http", Status::invalid_address);
+    expect_rejected("tcp://127.0.0.1:80/", Status::invalid_address); // trailing garbage
+    expect_rejected("tcp://127.0.0.1:80/path", Status::invalid_address);
+    expect_rejected("tcp://127.0.0.1:80?x=1", Status::invalid_address);
+    expect_rejected("tcp://[::1]:80x", Status::invalid_address);
+    expect_rejected("tcp://127.0.0.1:80 ", Status::invalid_address);
+    expect_rejected("tcp://[]:80", Status::invalid_address);             // empty brackets
+    expect_rejected("tcp://[127.0.0.1]:80", Status::invalid_address);    // brackets hold IPv6 only
+    expect_rejected("tcp://[fe80::1%eth0]:80", Status::invalid_address); // no zone ids
+    expect_rejected("tcp://user@host:80", Status::invalid_address);
+    expect_rejected("tcp://bad host:80", Status::invalid_address);
+    expect_rejected("tcp://a|b:80", Status::invalid_address); // '|' would break the tofu form
+    expect_rejected("tcp://**:80", Status::invalid_address);
+    expect_rejected(std::string("tcp://local\0host:80", 20), Status::invalid_address);
+    expect_rejected("tcp://" + std::string(256, 'h') + ":80", Status::invalid_address);
+    expect_parses("tcp://" + std::string(255, 'h') + ":80", tcp(std::string(255, 'h'), 80));
+    expect_rejected("ipc:///" + std::string(103, 'p'), Status::invalid_address); // too long
+    expect_rejected("ipc://@" + std::string(103, 'a'), Status::invalid_address);
+    expect_rejected(std::string("ipc:///tmp/a\0b", 15), Status::invalid_address); // embedded NUL
+}
+
 TEST(Address, ToStringParsesBack) {
     for (const Address& a : {tcp("127.0.0.1", 7099), tcp("::1", 0), tcp("", 1), tcp("example.org", 65535),
                              uds("/tmp/x.sock"), uds("@name")}) {
@@ -172,7 +252,7 @@ TEST_F(AddressMessage, BadAddressesAreRefused) {
 TEST(Address, RandomStringsNeverCrash) {
     std::mt19937_64 rng(20240611);
     static constexpr char alphabet[] = "tcpuds|[]:.@/0123456789abcxyz \r\n-+";
-    std::string prefixes[] = {"", "tcp|", "uds|", "tcp||", "tcp|[", "uds|@"};
+    std::string prefixes[] = {"", "tcp|", "uds|", "tcp||", "tcp|[", "uds|@", "tcp://", "tcp://[", "ipc://", "ipc://@"};
     for (int i = 0; i < 20000; ++i) {
         std::string text = prefixes[rng() % std::size(prefixes)];
         const std::size_t size = rng() % 130;

@@ -2,9 +2,10 @@
 //
 //   tofu-echo ADDRESS [-v] [--backend B] [--max-messages N] [--memory-limit BYTES]
 //
-// Listens on ADDRESS (`tcp|host|port`, port 0 = any free one, or
-// `uds|path`), prints exactly one line `listening on <real address>` on
-// stdout, then answers every peer:
+// Listens on ADDRESS (`tcp|host|port` or `tcp://host:port`, port 0 = any
+// free one, or `uds|path` / `ipc://path`), prints exactly one line
+// `listening on <real address>` (in the tofu form) on stdout, then answers
+// every peer:
 //   HelloRequest -> HelloResponse    Request    -> Response (same id, headers, body)
 //   Signal       -> the same Signal  ByeRequest -> ByeResponse
 // Engine notifications go to stderr, one short line each (with -v, every
@@ -177,7 +178,10 @@ int run(const Config& config) {
         return exit_usage;
     }
     if (tofu::Result<tofu::BinaryHeader> posted = group.post(welcome); !posted) {
-        std::cerr << "tofu-echo: cannot listen on " << config.address.to_string() << ": " << posted.status() << "\n";
+        std::cerr << "tofu-echo: cannot listen on " << config.address.to_string() << ": " << posted.status();
+        // A host name that did not resolve: the resolver says why.
+        if (const auto why = welcome->find_header(tofu::resolve_error_header)) std::cerr << " (" << *why << ")";
+        std::cerr << "\n";
         return exit_failure;
     }
 
