@@ -15,6 +15,7 @@ constexpr double bar_width = 14;
 constexpr double group_gap = 22;
 constexpr double plot_height = 190;
 constexpr double panel_title_height = 34;
+constexpr double label_room = 34; // above the highest bar, for its value
 constexpr double group_label_height = 34;
 constexpr double legend_height = 56;
 constexpr double min_width = 640;
@@ -38,7 +39,8 @@ std::string escaped(std::string_view text) {
 std::string number(double value) {
     std::ostringstream out;
     out << std::fixed;
-    if (value >= 1e6) out << std::setprecision(2) << value / 1e6 << "M";
+    if (value >= 1e9) out << std::setprecision(0) << value / 1e9 << "G";
+    else if (value >= 1e6) out << std::setprecision(2) << value / 1e6 << "M";
     else if (value >= 1e4) out << std::setprecision(0) << value / 1e3 << "k";
     else if (value >= 100) out << std::setprecision(0) << value;
     else out << std::setprecision(1) << value;
@@ -111,7 +113,8 @@ private:
 void draw_panel(std::ostringstream& svg, const Panel& panel, const std::vector<std::string>& impls, double top,
                 double width) {
     const Scale scale(panel);
-    const double base = top + panel_title_height + plot_height;
+    const double plot_top = top + panel_title_height + label_room;
+    const double base = plot_top + plot_height;
     svg << "<g class=\"panel\" id=\"" << panel.id << "\">\n";
     svg << "<text x=\"" << margin_left << "\" y=\"" << top + 20 << "\" class=\"title\">" << escaped(panel.title)
         << "</text>\n";
@@ -122,8 +125,8 @@ void draw_panel(std::ostringstream& svg, const Panel& panel, const std::vector<s
         svg << "<text x=\"" << margin_left - 6 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">" << number(tick)
             << "</text>\n";
     }
-    svg << "<line x1=\"" << margin_left << "\" y1=\"" << top + panel_title_height << "\" x2=\"" << margin_left
-        << "\" y2=\"" << base << "\" class=\"axis\"/>\n";
+    svg << "<line x1=\"" << margin_left << "\" y1=\"" << plot_top << "\" x2=\"" << margin_left << "\" y2=\"" << base
+        << "\" class=\"axis\"/>\n";
     svg << "<line x1=\"" << margin_left << "\" y1=\"" << base << "\" x2=\"" << width - margin_right << "\" y2=\""
         << base << "\" class=\"axis\"/>\n";
     double x = margin_left + group_gap / 2;
@@ -154,20 +157,22 @@ void draw_panel(std::ostringstream& svg, const Panel& panel, const std::vector<s
 std::string plot_svg(const std::vector<PlotResult>& results, const std::vector<std::string>& impls) {
     Panel messages{"msgs_per_s", "Throughput: messages per second (log scale)", true, {}};
     Panel bytes{"mb_per_s", "Throughput: payload MB/s (log scale)", true, {}};
-    Panel latency{"latency_us", "Latency: round trip in microseconds, median and p99", false, {}};
+    // Median and p99 apart: a p99 tens of times the median would flatten the medians.
+    Panel median{"latency_median_us", "Latency: median round trip, microseconds", false, {}};
+    Panel p99{"latency_p99_us", "Latency: p99 round trip, microseconds", false, {}};
     for (const PlotResult& result : results) {
         const std::string shape = result.transport + " " + std::to_string(result.size) + " B";
         if (result.mode == Mode::throughput) {
             add_bar(messages, shape, result.impl, result.msgs_per_s);
             add_bar(bytes, shape, result.impl, result.mb_per_s);
         } else {
-            add_bar(latency, shape + " median", result.impl, result.median_us);
-            add_bar(latency, shape + " p99", result.impl, result.p99_us);
+            add_bar(median, shape, result.impl, result.median_us);
+            add_bar(p99, shape, result.impl, result.p99_us);
         }
     }
     std::vector<const Panel*> panels;
     std::size_t most_groups = 1;
-    for (const Panel* panel : {&messages, &bytes, &latency}) {
+    for (const Panel* panel : {&messages, &bytes, &median, &p99}) {
         if (panel->groups.empty()) continue;
         panels.push_back(panel);
         most_groups = std::max(most_groups, panel->groups.size());
@@ -175,7 +180,7 @@ std::string plot_svg(const std::vector<PlotResult>& results, const std::vector<s
     const double group_width = bar_width * static_cast<double>(impls.size()) + group_gap;
     const double width =
         std::max(min_width, margin_left + margin_right + group_width * static_cast<double>(most_groups));
-    const double panel_height = panel_title_height + plot_height + group_label_height;
+    const double panel_height = panel_title_height + label_room + plot_height + group_label_height;
     const double height = legend_height + panel_height * static_cast<double>(panels.size());
 
     std::ostringstream svg;

@@ -2,7 +2,7 @@
 // tofu-perf --plot: the side-by-side results as an SVG chart, written as
 // text so that the tool needs no plotting library. Grouped bars: throughput
 // in msg/s and in MB/s (log scales: nng and raw sockets lie decades apart),
-// then latency median and p99 (linear). One bar per result and figure, a
+// then latency median and p99 (linear, one panel each). One bar per result and figure, a
 // <rect class="bar" data-panel="..."> each, so tests can count them.
 #include "perf/perf.hpp"
 
