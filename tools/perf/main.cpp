@@ -332,7 +332,9 @@ struct Outcome {
     std::size_t round_trips = 0;
     double median_us = 0;
     double p99_us = 0;
-    // Cost per message (throughput) or per round trip (latency), each process.
+    // Cost per message (throughput) or per round trip (latency), each process;
+    // unknown to a client run alone, which never sees the server's figures.
+    bool cost_known = false;
     double client_cpu_ns = 0;
     double server_cpu_ns = 0;
     std::optional<double> client_syscalls;
@@ -362,6 +364,7 @@ bool parse_server_cost(const std::string& line, std::chrono::nanoseconds& cpu, s
 void set_cost(Outcome& outcome, const Cost& client, std::chrono::nanoseconds server_cpu,
               std::optional<std::uint64_t> server_syscalls, std::uint64_t messages) {
     const double per = messages == 0 ? 0 : 1.0 / static_cast<double>(messages);
+    outcome.cost_known = true;
     outcome.client_cpu_ns = static_cast<double>(client.cpu.count()) * per;
     outcome.server_cpu_ns = static_cast<double>(server_cpu.count()) * per;
     if (client.syscalls) outcome.client_syscalls = static_cast<double>(*client.syscalls) * per;
@@ -530,9 +533,11 @@ std::string format_line(const Case& c, const Outcome& o, int runs) {
         out << " round_trips=" << o.round_trips << " median_us=" << std::setprecision(1) << o.median_us
             << " p99_us=" << o.p99_us;
     }
-    out << " cpu_ns/msg=" << std::setprecision(0) << o.cpu_ns() << " syscalls/msg=";
-    if (const std::optional<double> syscalls = o.syscalls()) out << std::setprecision(3) << *syscalls;
-    else out << "n/a";
+    if (o.cost_known) {
+        out << " cpu_ns/msg=" << std::setprecision(0) << o.cpu_ns() << " syscalls/msg=";
+        if (const std::optional<double> syscalls = o.syscalls()) out << std::setprecision(3) << *syscalls;
+        else out << "n/a";
+    }
     if (runs > 1) out << " runs=" << runs << " (median)";
     return out.str();
 }
