@@ -1,13 +1,17 @@
 // tofu-perf: throughput and latency between two processes, tofu side by
-// side with libzmq and nng when they are compiled in.
+// side with libzmq and nng when they are compiled in, and with raw sockets
+// (the limit), with what each message costs in CPU time and system calls.
 //
 //   tofu-perf [run] [options]           each case: server in a child process, client here
-//   tofu-perf --all [--repeat R]        the whole matrix, then a table
+//   tofu-perf --all [--repeat R]        the whole matrix, then tables (--plot: an SVG chart)
 //   tofu-perf server ADDRESS [options]  the server side alone (prints its address, results)
 //   tofu-perf client ADDRESS [options]  the client side alone
 //
 // `tofu-perf --help` lists the options; tools/README.md explains the output.
 #include "perf/perf.hpp"
+
+#include "perf/cost.hpp"
+#include "perf/plot.hpp"
 
 #include "common/cli.hpp"
 #include "common/line_reader.hpp"
@@ -23,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -62,6 +67,7 @@ std::string Case::label() const {
 const Impl* find_impl(std::string_view name) {
     static const Impl impls[] = {
         {"tofu", &tofu_serve, &tofu_client},
+        {"raw", &raw_serve, &raw_client},
 #ifdef TOFU_PERF_HAVE_ZMQ
         {"zmq", &zmq_serve, &zmq_client},
 #endif
@@ -77,8 +83,29 @@ const Impl* find_impl(std::string_view name) {
 
 void print_listening(const tofu::Address& address) { std::cout << "listening on " << address.to_string() << std::endl; }
 
+namespace {
+
+// The server process's meter, started before the server side runs.
+std::optional<CostMeter>& server_meter() {
+    static std::optional<CostMeter> meter;
+    return meter;
+}
+
+std::string server_cost_fields() {
+    if (!server_meter()) return {};
+    const Cost cost = server_meter()->elapsed();
+    return " cpu_ns=" + std::to_string(cost.cpu.count()) +
+           " syscalls=" + (cost.syscalls ? std::to_string(*cost.syscalls) : std::string("n/a"));
+}
+
+} // namespace
+
 void print_result(std::uint64_t messages, std::chrono::nanoseconds elapsed) {
-    std::cout << "result msgs=" << messages << " ns=" << elapsed.count() << std::endl;
+    std::cout << "result msgs=" << messages << " ns=" << elapsed.count() << server_cost_fields() << std::endl;
+}
+
+void print_round_trips_result(std::uint64_t round_trips) {
+    std::cout << "result round_trips=" << round_trips << server_cost_fields() << std::endl;
 }
 
 void print_server_error(const std::string& what) { std::cout << "error " << what << std::endl; }
@@ -101,6 +128,7 @@ struct Options {
     bool all = false;
     std::string address; // server / client
     std::vector<std::string> impls{"tofu"};
+    std::string plot; // SVG file for the results, empty: none
     bool peers = false;
     std::vector<std::string> backends{"automatic"};
     std::vector<std::string> transports{"tcp"};
@@ -149,10 +177,10 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
         return app.add_option(name, values, help)->delimiter(',')->allow_extra_args(false);
     };
     app.add_flag("--all", options.all,
-                 "the whole matrix: tofu poll and epoll, zmq, nng x tcp, uds x 64 B, 1 KiB, 65535 B throughput "
-                 "and 64 B latency, then a table");
-    list("--impl", options.impls, "implementations: tofu, zmq, nng (default tofu)")
-        ->check(CLI::IsMember({"tofu", "zmq", "nng"}) & compiled_impl);
+                 "the whole matrix: tofu poll and epoll, zmq, nng, raw x tcp, uds x 64 B, 1 KiB, 65535 B "
+                 "throughput and 64 B latency, then tables with cost per message and ratios");
+    list("--impl", options.impls, "implementations: tofu, zmq, nng, raw (plain sockets: the limit) (default tofu)")
+        ->check(CLI::IsMember({"tofu", "zmq", "nng", "raw"}) & compiled_impl);
     app.add_flag("--peers", options.peers, "also run zmq and nng, those compiled in");
     list("--backend", options.backends, "tofu poller backends (default automatic: TOFU_BACKEND or epoll)")
         ->check(tofu::cli::backend_value());
@@ -186,6 +214,7 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
         ->transform(tofu::cli::size_value);
     app.add_flag("--verbose", options.verbose, "also print every single run of a repeated case");
     app.add_flag("--json", options.json, "results as a JSON array on stdout, one object per case, instead of lines");
+    app.add_option("--plot", options.plot, "also write the results as an SVG chart to FILE")->type_name("FILE.svg");
     app.add_flag("-q,--quiet", options.quiet, "no progress lines and no engine counters on stderr");
     const auto check = [&addresses] {
         for (const auto& [command, address] : addresses) {
@@ -303,7 +332,44 @@ struct Outcome {
     std::size_t round_trips = 0;
     double median_us = 0;
     double p99_us = 0;
+    // Cost per message (throughput) or per round trip (latency), each process;
+    // unknown to a client run alone, which never sees the server's figures.
+    bool cost_known = false;
+    double client_cpu_ns = 0;
+    double server_cpu_ns = 0;
+    std::optional<double> client_syscalls;
+    std::optional<double> server_syscalls;
+
+    double cpu_ns() const { return client_cpu_ns + server_cpu_ns; }
+    std::optional<double> syscalls() const {
+        if (!client_syscalls || !server_syscalls) return std::nullopt;
+        return *client_syscalls + *server_syscalls;
+    }
 };
+
+// The cost figures of a server's result line: " cpu_ns=<C> syscalls=<S|n/a>".
+bool parse_server_cost(const std::string& line, std::chrono::nanoseconds& cpu, std::optional<std::uint64_t>& syscalls) {
+    const std::size_t at = line.find(" cpu_ns=");
+    long long cpu_ns = 0;
+    char count[32] = {};
+    if (at == std::string::npos || std::sscanf(line.c_str() + at, " cpu_ns=%lld syscalls=%31s", &cpu_ns, count) != 2)
+        return false;
+    cpu = std::chrono::nanoseconds(cpu_ns);
+    if (std::strcmp(count, "n/a") == 0) syscalls.reset();
+    else syscalls = std::strtoull(count, nullptr, 10);
+    return true;
+}
+
+// Both processes' cost, shared out over `messages`.
+void set_cost(Outcome& outcome, const Cost& client, std::chrono::nanoseconds server_cpu,
+              std::optional<std::uint64_t> server_syscalls, std::uint64_t messages) {
+    const double per = messages == 0 ? 0 : 1.0 / static_cast<double>(messages);
+    outcome.cost_known = true;
+    outcome.client_cpu_ns = static_cast<double>(client.cpu.count()) * per;
+    outcome.server_cpu_ns = static_cast<double>(server_cpu.count()) * per;
+    if (client.syscalls) outcome.client_syscalls = static_cast<double>(*client.syscalls) * per;
+    if (server_syscalls) outcome.server_syscalls = static_cast<double>(*server_syscalls) * per;
+}
 
 double percentile(std::vector<double>& sorted, double p) {
     if (sorted.empty()) return 0;
@@ -341,7 +407,8 @@ struct Run {
     int case_number = 0;
     int case_total = 0;
     int repetition = 0;
-    tofu::EngineStats client_stats; // summed over the tofu client engines
+    std::string syscalls_unavailable; // why the client could not count them, once known
+    tofu::EngineStats client_stats;   // summed over the tofu client engines
     bool tofu_ran = false;
 };
 
@@ -384,7 +451,18 @@ Outcome run_case(const Case& c, Run& run) {
         result_line = server.read_line(300s);
         return result_line && result_line->rfind("result ", 0) == 0;
     };
-    ClientResult client = impl->client(c, address.value(), server_done);
+    std::optional<Cost> client_cost;
+    ClientResult client = [&] {
+        const CostMeter meter;
+        run.syscalls_unavailable = meter.syscalls_unavailable();
+        ClientResult result = impl->client(c, address.value(), server_done);
+        client_cost = meter.elapsed();
+        return result;
+    }();
+    if (client.ok && c.mode == Mode::latency) {
+        // The server reports its cost after the last answer.
+        result_line = server.read_line(10s);
+    }
     if (client.engine_stats) {
         tofu::cli::add_stats(run.client_stats, *client.engine_stats);
         run.tofu_ran = true;
@@ -396,6 +474,13 @@ Outcome run_case(const Case& c, Run& run) {
         if (result_line && result_line->rfind("error ", 0) == 0) outcome.error += "; server: " + result_line->substr(6);
         return outcome;
     }
+    std::chrono::nanoseconds server_cpu{0};
+    std::optional<std::uint64_t> server_syscalls;
+    if (!result_line || result_line->rfind("result ", 0) != 0 ||
+        !parse_server_cost(*result_line, server_cpu, server_syscalls)) {
+        outcome.error = "bad server result: " + result_line.value_or("(none)");
+        return outcome;
+    }
     if (c.mode == Mode::throughput) {
         unsigned long long messages = 0;
         long long ns = 0;
@@ -403,6 +488,7 @@ Outcome run_case(const Case& c, Run& run) {
             outcome.error = "bad server result: " + *result_line;
             return outcome;
         }
+        set_cost(outcome, *client_cost, server_cpu, server_syscalls, messages);
         outcome.messages = messages;
         outcome.seconds = static_cast<double>(ns) / 1e9;
         // first message to the end marker: `messages` intervals
@@ -414,6 +500,14 @@ Outcome run_case(const Case& c, Run& run) {
         outcome.round_trips = samples.size();
         outcome.median_us = percentile(samples, 0.50) / 1000.0;
         outcome.p99_us = percentile(samples, 0.99) / 1000.0;
+        unsigned long long answered = 0;
+        if (std::sscanf(result_line->c_str(), "result round_trips=%llu", &answered) != 1 ||
+            answered != c.warmup + c.count) {
+            outcome.error = "bad server result: " + *result_line;
+            return outcome;
+        }
+        // Warmup round trips are in both processes' cost: shared over all.
+        set_cost(outcome, *client_cost, server_cpu, server_syscalls, answered);
     }
     if (exit_code != 0) {
         outcome.error = "server exited with " + std::to_string(exit_code);
@@ -438,6 +532,11 @@ std::string format_line(const Case& c, const Outcome& o, int runs) {
     } else {
         out << " round_trips=" << o.round_trips << " median_us=" << std::setprecision(1) << o.median_us
             << " p99_us=" << o.p99_us;
+    }
+    if (o.cost_known) {
+        out << " cpu_ns/msg=" << std::setprecision(0) << o.cpu_ns() << " syscalls/msg=";
+        if (const std::optional<double> syscalls = o.syscalls()) out << std::setprecision(3) << *syscalls;
+        else out << "n/a";
     }
     if (runs > 1) out << " runs=" << runs << " (median)";
     return out.str();
@@ -507,23 +606,104 @@ std::string table_cell(const Case& c, const Outcome& o) {
     return out.str();
 }
 
-void print_table(const std::vector<std::string>& columns,
-                 const std::vector<std::pair<std::string, std::map<std::string, std::string>>>& rows) {
-    constexpr int first_width = 24;
-    constexpr int width = 18;
-    std::cout << "\n" << std::left << std::setw(first_width) << "case";
-    for (const std::string& column : columns) std::cout << std::setw(width) << column;
+std::string cpu_cell(const Outcome& o) {
+    if (!o.ok) return "failed";
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(0) << o.cpu_ns() << " (" << o.client_cpu_ns << "+" << o.server_cpu_ns << ")";
+    return out.str();
+}
+
+std::string syscalls_cell(const Outcome& o) {
+    if (!o.ok) return "failed";
+    if (!o.syscalls()) return "n/a";
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(o.syscalls() < 10 ? 3 : 1) << *o.syscalls();
+    return out.str();
+}
+
+// tofu against another column of one row: throughput msg/s ÷ msg/s (above 1:
+// tofu is faster), latency median ÷ median (above 1: tofu is slower).
+std::string ratio_cell(Mode mode, const Outcome* tofu, const Outcome* other) {
+    if (tofu == nullptr || other == nullptr || !tofu->ok || !other->ok) return "-";
+    const double ratio =
+        mode == Mode::throughput ? tofu->msgs_per_s / other->msgs_per_s : tofu->median_us / other->median_us;
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(2) << ratio << "x";
+    return out.str();
+}
+
+// One row of the side-by-side tables: a (mode, transport, size) and each column's outcome.
+struct Row {
+    std::string name;
+    Mode mode = Mode::throughput;
+    std::map<std::string, Outcome> outcomes; // by column label
+    std::map<std::string, Case> cases;
+
+    const Outcome* find(const std::string& column) const {
+        const auto it = outcomes.find(column);
+        return it == outcomes.end() ? nullptr : &it->second;
+    }
+};
+
+void print_table(const std::string& title, const std::vector<std::string>& columns, const std::vector<Row>& rows,
+                 const std::function<std::string(const Row&, const std::string&)>& cell) {
+    constexpr std::size_t column_gap = 2;
+    std::vector<std::size_t> widths{std::string_view("case").size()};
+    for (const Row& row : rows) widths[0] = std::max(widths[0], row.name.size());
+    for (const std::string& column : columns) {
+        std::size_t width = column.size();
+        for (const Row& row : rows) width = std::max(width, cell(row, column).size());
+        widths.push_back(width);
+    }
+    for (std::size_t& width : widths) width += column_gap;
+    const auto field = [&widths](std::size_t index) { return std::setw(static_cast<int>(widths[index])); };
+    std::cout << "\n" << title << "\n" << std::left << field(0) << "case";
+    for (std::size_t i = 0; i < columns.size(); ++i) std::cout << field(i + 1) << columns[i];
     std::cout << "\n";
-    for (const auto& [name, cells] : rows) {
-        std::cout << std::setw(first_width) << name;
-        for (const std::string& column : columns) {
-            const auto it = cells.find(column);
-            std::cout << std::setw(width) << (it == cells.end() ? "-" : it->second);
-        }
+    for (const Row& row : rows) {
+        std::cout << field(0) << row.name;
+        for (std::size_t i = 0; i < columns.size(); ++i) std::cout << field(i + 1) << cell(row, columns[i]);
         std::cout << "\n";
     }
+}
+
+// The results with tofu's ratios to libzmq and to the raw-socket limit
+// (`tofu_column`'s), then what a message costs.
+void print_tables(const std::vector<std::string>& columns, const std::vector<Row>& rows,
+                  const std::string& tofu_column) {
+    const auto outcome_cell = [](const Row& row, const std::string& column) {
+        const Outcome* o = row.find(column);
+        return o == nullptr ? std::string("-") : table_cell(row.cases.at(column), *o);
+    };
+    const auto cost_cell = [](auto format) {
+        return [format](const Row& row, const std::string& column) {
+            const Outcome* o = row.find(column);
+            return o == nullptr ? std::string("-") : format(*o);
+        };
+    };
+    std::vector<std::string> ratio_columns;
+    for (const char* other : {"zmq", "raw"}) {
+        if (!tofu_column.empty() && std::find(columns.begin(), columns.end(), other) != columns.end())
+            ratio_columns.emplace_back(other);
+    }
+    std::vector<std::string> result_columns = columns;
+    for (const std::string& other : ratio_columns) result_columns.push_back(tofu_column + "/" + other);
+    print_table("results", result_columns, rows, [&](const Row& row, const std::string& column) {
+        const std::size_t slash = column.find('/');
+        if (slash == std::string::npos) return outcome_cell(row, column);
+        return ratio_cell(row.mode, row.find(tofu_column), row.find(column.substr(slash + 1)));
+    });
     std::cout << "throughput: msg/s (M = 10^6, k = 10^3) and payload MB/s, timed by the receiver; "
                  "latency: median/p99 round trip\n";
+    if (!ratio_columns.empty()) {
+        std::cout << "ratios: throughput msg/s " << tofu_column << " / other (above 1: " << tofu_column
+                  << " faster); latency median " << tofu_column << " / other (above 1: " << tofu_column << " slower)\n";
+    }
+    print_table("CPU ns per message: both processes, total (client+server)", columns, rows, cost_cell(cpu_cell));
+    print_table("system calls per message: both processes", columns, rows, cost_cell(syscalls_cell));
+    std::cout << "cost per message: user + system CPU time and system calls, all threads, of the client (connect "
+                 "to close) and the server (its whole process up to its result), divided by the messages "
+                 "(latency: by the round trips, warmup included)\n";
 }
 
 std::string json_string(std::string_view text) {
@@ -539,8 +719,16 @@ std::string json_string(std::string_view text) {
     return quoted + "\"";
 }
 
-// One object per case, with the figures of its result line.
-std::string json_object(const Case& c, const Outcome& o, int runs) {
+std::string json_number(std::optional<double> value) {
+    if (!value) return "null";
+    std::ostringstream out;
+    out << std::setprecision(17) << *value;
+    return out.str();
+}
+
+// One object per case, with the figures of its result line. `syscalls_unavailable`:
+// why the syscall figures are null, or empty.
+std::string json_object(const Case& c, const Outcome& o, int runs, const std::string& syscalls_unavailable) {
     std::ostringstream out;
     out << std::setprecision(17) << "{\"impl\": " << json_string(c.label())
         << ", \"transport\": " << json_string(to_string(c.transport))
@@ -557,6 +745,12 @@ std::string json_object(const Case& c, const Outcome& o, int runs) {
         out << ", \"round_trips\": " << o.round_trips << ", \"median_us\": " << o.median_us
             << ", \"p99_us\": " << o.p99_us;
     }
+    out << ", \"cpu_ns_per_msg\": " << o.cpu_ns() << ", \"client_cpu_ns_per_msg\": " << o.client_cpu_ns
+        << ", \"server_cpu_ns_per_msg\": " << o.server_cpu_ns << ", \"syscalls_per_msg\": " << json_number(o.syscalls())
+        << ", \"client_syscalls_per_msg\": " << json_number(o.client_syscalls)
+        << ", \"server_syscalls_per_msg\": " << json_number(o.server_syscalls);
+    if (!o.syscalls() && !syscalls_unavailable.empty())
+        out << ", \"syscalls_unavailable\": " << json_string(syscalls_unavailable);
     return out.str() + "}";
 }
 
@@ -609,6 +803,8 @@ int run_matrix(const Options& options) {
             }
         }
     }
+    // The limit comes last, after the libraries measured against it.
+    if (options.all) wanted.emplace_back("raw");
     for (const std::string& impl : wanted) {
         if (impl == "tofu") {
             for (tofu::Backend backend : backends) impls.emplace_back(impl, backend);
@@ -660,20 +856,42 @@ int run_matrix(const Options& options) {
     for (const auto& [impl, backend] : impls) {
         columns.push_back(case_of(options, impl, backend, Transport::tcp, Mode::throughput, 0).label());
     }
-    std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows;
+    // Ratios come from the default backend's column when it ran, else from the first tofu column.
+    const std::string default_tofu =
+        case_of(options, "tofu", tofu::Backend::automatic, Transport::tcp, Mode::throughput, 0).label();
+    std::string tofu_column;
+    for (const std::string& column : columns) {
+        if (column.rfind("tofu-", 0) == 0 && (tofu_column.empty() || column == default_tofu)) tofu_column = column;
+    }
+    std::vector<Row> rows;
+    std::vector<PlotResult> plotted;
     std::vector<std::string> json_objects;
+    bool syscalls_note_given = false;
     for (const auto& [mode, size] : shapes) {
         for (Transport transport : transports) {
             std::ostringstream name;
             name << to_string(mode) << " " << to_string(transport) << " " << size << " B";
-            rows.emplace_back(name.str(), std::map<std::string, std::string>{});
+            rows.push_back(Row{name.str(), mode, {}, {}});
             for (const auto& [impl, backend] : impls) {
                 const Case c = case_of(options, impl, backend, transport, mode, size);
                 const Outcome outcome = run_repeated(c, run);
-                if (options.json) json_objects.push_back(json_object(c, outcome, options.repeat));
-                else std::cout << format_line(c, outcome, options.repeat) << std::endl;
+                if (!run.syscalls_unavailable.empty() && !syscalls_note_given && !options.quiet) {
+                    std::cerr << "tofu-perf: system calls per message: n/a: " << run.syscalls_unavailable << std::endl;
+                    syscalls_note_given = true;
+                }
+                if (options.json) {
+                    json_objects.push_back(json_object(c, outcome, options.repeat, run.syscalls_unavailable));
+                } else {
+                    std::cout << format_line(c, outcome, options.repeat) << std::endl;
+                }
                 all_ok = all_ok && outcome.ok;
-                rows.back().second[c.label()] = table_cell(c, outcome);
+                rows.back().outcomes[c.label()] = outcome;
+                rows.back().cases.emplace(c.label(), c);
+                if (outcome.ok) {
+                    plotted.push_back(PlotResult{c.label(), std::string(to_string(transport)), mode, size,
+                                                 outcome.msgs_per_s, outcome.mb_per_s, outcome.median_us,
+                                                 outcome.p99_us});
+                }
             }
         }
     }
@@ -684,7 +902,16 @@ int run_matrix(const Options& options) {
         }
         std::cout << "\n]" << std::endl;
     } else if (options.all || rows.size() * columns.size() > 2) {
-        print_table(columns, rows);
+        print_tables(columns, rows, tofu_column);
+    }
+    if (!options.plot.empty()) {
+        std::ofstream file(options.plot);
+        file << plot_svg(plotted, columns);
+        file.close();
+        if (!file) {
+            std::cerr << "tofu-perf: cannot write " << options.plot << "\n";
+            return 1;
+        }
     }
     if (run.tofu_ran && !options.quiet) tofu::cli::print_stats(std::cerr, "tofu-perf client", run.client_stats);
     return all_ok ? 0 : 1;
@@ -697,6 +924,10 @@ Case single_case(const Options& options) {
 
 int run_server(const Options& options) {
     const Case c = single_case(options);
+    server_meter().emplace();
+    if (!server_meter()->syscalls_unavailable().empty() && !options.quiet) {
+        std::cerr << "tofu-perf server: system calls: n/a: " << server_meter()->syscalls_unavailable() << "\n";
+    }
     return find_impl(c.impl)->serve(c, tofu::parse_address(options.address).value());
 }
 

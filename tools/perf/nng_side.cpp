@@ -107,6 +107,7 @@ int nng_serve(const Case& c, const tofu::Address& where) {
             return 1;
         }
     }
+    print_round_trips_result(c.warmup + c.count);
     // nng_close does not wait for queued messages: let the last answer go out.
     std::this_thread::sleep_for(100ms);
     return 0;

@@ -1,18 +1,24 @@
 #pragma once
 // tofu-perf: what one benchmark case is, and what each implementation
-// (tofu, libzmq, nng) provides: a server side run in its own process and a
-// client side run by the driver.
+// (tofu, libzmq, nng, and raw sockets as the limit) provides: a server side
+// run in its own process and a client side run by the driver.
 //
 // Throughput: the client sends `count` messages of `size` bytes (fewer when
 // `max_seconds` runs out first), then one end marker: a message of another
-// size for libzmq and nng, a Signal with a text header for tofu. The server
-// times from the first message to the marker.
+// size for libzmq and nng, a frame with a text header for tofu and raw. The
+// server times from the first message to the marker.
 // Latency: warmup + count round trips of `size` bytes, one at a time.
 //
 // Protocol between driver and server process (the server's stdout):
 //   listening on <tofu address>       once the server is bound (real port)
-//   result msgs=<N> ns=<T>            throughput: N messages before the marker
+//   result msgs=<N> ns=<T> cpu_ns=<C> syscalls=<S>
+//                                     throughput: N messages before the marker
+//   result round_trips=<N> cpu_ns=<C> syscalls=<S>
+//                                     latency: after the last answer
 //   error <text>                      the server gave up
+// C and S are what the server process spent since it started, all threads:
+// CPU time (user + system) and system calls, S being "n/a" where they
+// cannot be counted (see cost.hpp).
 #include <tofu/address.hpp>
 #include <tofu/engine.hpp>
 
@@ -33,7 +39,7 @@ std::string_view to_string(Mode mode) noexcept;
 std::string_view to_string(Transport transport) noexcept;
 
 struct Case {
-    std::string impl = "tofu";                        // tofu, zmq, nng
+    std::string impl = "tofu";                        // tofu, zmq, nng, raw
     tofu::Backend backend = tofu::Backend::automatic; // tofu only
     Transport transport = Transport::tcp;
     Mode mode = Mode::throughput;
@@ -95,7 +101,9 @@ inline ClientResult after_server_report(const std::function<bool()>& server_done
     return result;
 }
 void print_listening(const tofu::Address& address);
+// The server's result lines, with what the server process has spent so far.
 void print_result(std::uint64_t messages, std::chrono::nanoseconds elapsed);
+void print_round_trips_result(std::uint64_t round_trips);
 void print_server_error(const std::string& what);
 
 using Clock = std::chrono::steady_clock;
@@ -124,6 +132,8 @@ ClientResult time_round_trips(const Case& c, RoundTrip round_trip) {
 // Implementations (defined in their own files).
 int tofu_serve(const Case& c, const tofu::Address& where);
 ClientResult tofu_client(const Case& c, const tofu::Address& server, const std::function<bool()>& server_done);
+int raw_serve(const Case& c, const tofu::Address& where);
+ClientResult raw_client(const Case& c, const tofu::Address& server, const std::function<bool()>& server_done);
 #ifdef TOFU_PERF_HAVE_ZMQ
 int zmq_serve(const Case& c, const tofu::Address& where);
 ClientResult zmq_client(const Case& c, const tofu::Address& server, const std::function<bool()>& server_done);

@@ -226,6 +226,7 @@ int tofu_serve(const Case& c, const tofu::Address& where) {
 
     tofu::ChannelNumber peer = tofu::unassigned_channel;
     std::uint64_t received_count = 0;
+    std::uint64_t answered = 0; // latency: Requests
     bool reported = false;
     Clock::time_point first{};
     int idle_seconds = 0; // no clock read per message
@@ -256,6 +257,7 @@ int tofu_serve(const Case& c, const tofu::Address& where) {
                     print_server_error("client left after " + std::to_string(received_count) + " messages");
                     return 1;
                 }
+                if (c.mode == Mode::latency) print_round_trips_result(answered);
                 if (c.print_stats) tofu::cli::print_stats(std::cerr, "tofu-perf server", engine.stats());
                 return 0;
             } else if (msg->status() != tofu::Status::pool_empty) {
@@ -283,7 +285,10 @@ int tofu_serve(const Case& c, const tofu::Address& where) {
             peer = msg->channel();
             msg->reply(tofu::OpCode::HelloResponse);
             break;
-        case tofu::OpCode::Request: msg->reply(tofu::OpCode::Response); break;
+        case tofu::OpCode::Request:
+            ++answered;
+            msg->reply(tofu::OpCode::Response);
+            break;
         case tofu::OpCode::ByeRequest: msg->reply(tofu::OpCode::ByeResponse); break;
         default: continue;
         }

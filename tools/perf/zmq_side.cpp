@@ -90,6 +90,7 @@ int zmq_serve(const Case& c, const tofu::Address& where) {
                 return 1;
             }
         }
+        print_round_trips_result(c.warmup + c.count);
     }
     zmq_msg_close(&msg);
     return 0;
