@@ -1,6 +1,7 @@
 #pragma once
-// An expected-like result: a value, or the Status that says why there is none.
-// C++20 has no std::expected; this is the small subset the API needs.
+/// \file
+/// An expected-like result: a value, or the Status that says why there is none.
+/// C++20 has no std::expected; this is the small subset the API needs.
 #include <tofu/export.hpp>
 #include <tofu/status.hpp>
 
@@ -11,44 +12,59 @@
 
 namespace tofu {
 
-// Thrown only by Result::value() on an error result and by the throwing
-// Engine constructor: paths the application chose, never the network.
+/// A Status as an exception.
+///
+/// Thrown only by Result::value() on an error result and by the throwing
+/// Engine constructor: paths the application chose, never the network.
 class TOFU_API Error : public std::runtime_error {
 public:
+    /// what() is `tofu: ` and the status's name.
     explicit Error(Status status)
         : std::runtime_error(std::string("tofu: ") + std::string(to_string(status))), status_(status) {}
+    /// what() is `what`, e.g. the reason an engine could not start.
     Error(Status status, const std::string& what) : std::runtime_error(what), status_(status) {}
+    /// The status that was thrown.
     Status status() const noexcept { return status_; }
 
 private:
     Status status_;
 };
 
+/// A `T`, or the Status that says why there is none.
 template <class T>
 class [[nodiscard]] Result {
 public:
+    /// A result holding `value`.
     Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
+    /// An error result; `error` is expected not to be Status::success.
     Result(Status error) : state_(std::in_place_index<1>, error) {}
 
+    /// Whether a value is present.
     bool has_value() const noexcept { return state_.index() == 0; }
+    /// has_value().
     explicit operator bool() const noexcept { return has_value(); }
 
-    // success when a value is present
+    /// success when a value is present
     Status status() const noexcept { return has_value() ? Status::success : *std::get_if<1>(&state_); }
 
+    /// The value; throws Error with status() when there is none.
     T& value() & {
         check();
         return std::get<0>(state_);
     }
+    /// The value; throws Error with status() when there is none.
     const T& value() const& {
         check();
         return std::get<0>(state_);
     }
+    /// The value; throws Error with status() when there is none.
     T&& value() && {
         check();
         return std::get<0>(std::move(state_));
     }
+    /// The value's members; throws Error when there is none.
     T* operator->() { return &value(); }
+    /// value()
     T& operator*() & { return value(); }
 
 private:
@@ -58,14 +74,21 @@ private:
     std::variant<T, Status> state_;
 };
 
+/// Success, or the Status that says why not.
 template <>
 class [[nodiscard]] Result<void> {
 public:
+    /// A successful result.
     Result() = default;
+    /// The result `status` (success or not).
     Result(Status status) : status_(status) {}
+    /// Whether the result is a success.
     bool has_value() const noexcept { return status_ == Status::success; }
+    /// has_value().
     explicit operator bool() const noexcept { return has_value(); }
+    /// The status: success, or why not.
     Status status() const noexcept { return status_; }
+    /// Throws Error with status() unless the result is a success.
     void value() const {
         if (!has_value()) throw Error(status_);
     }
