@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The habits CI keeps: every C++ file formatted as .clang-format says, and
-# src/ clean under the clang-tidy checks of .clang-tidy.
-# Usage: scripts/lint.sh [format|tidy]... (default: both)
+# The habits CI keeps: every C++ file formatted as .clang-format says,
+# src/ clean under the clang-tidy checks of .clang-tidy, and the public
+# headers documented: the API reference (Doxyfile) builds without a warning.
+# Usage: scripts/lint.sh [format|tidy|docs]... (default: all three)
 source "$(dirname "$0")/common.sh"
 checks=("$@")
-((${#checks[@]})) || checks=(format tidy)
+((${#checks[@]})) || checks=(format tidy docs)
 
 for check in "${checks[@]}"; do
     case "$check" in
@@ -24,6 +25,20 @@ for check in "${checks[@]}"; do
             exit 1
         }
         echo "src/ clean"
+        ;;
+    docs)
+        echo "=== lint: doxygen on include/tofu/ ==="
+        # A fresh output directory, so no page of an earlier run survives.
+        rm -rf build/docs
+        mkdir -p build/docs
+        # The Doxyfile's WARN_AS_ERROR=FAIL_ON_WARNINGS fails the run after
+        # every warning is out; with QUIET=YES anything on stderr is one.
+        if ! doxygen Doxyfile 2>build/docs/warnings.txt || [[ -s build/docs/warnings.txt ]]; then
+            cat build/docs/warnings.txt
+            echo "lint: doxygen found the above" >&2
+            exit 1
+        fi
+        echo "API reference built: build/docs/html/index.html"
         ;;
     *) echo "unknown lint check: $check" >&2; exit 2 ;;
     esac

@@ -3,7 +3,7 @@
 # Stages: lint plain install asan tsan sim fuzz windows kqueue macos (default: all of them,
 # in that order). Each failure makes the script exit non-zero; every stage prints
 # its own ctest (or libFuzzer) summary and how long it took.
-#   lint    clang-format on every C++ file, clang-tidy on src/ (scripts/lint.sh)
+#   lint    clang-format on every C++ file, clang-tidy on src/, doxygen on include/tofu/ (scripts/lint.sh)
 #   install static and shared installs used by consumers (scripts/install-check.sh)
 #   sim     the deterministic simulation for 4 minutes (scripts/sim.sh)
 #   kqueue  the kqueue backend on Linux, on libkqueue (scripts/kqueue.sh)
