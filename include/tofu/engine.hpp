@@ -85,6 +85,9 @@ inline constexpr std::string_view cause_header = "~cause";
 /// `~os_error:<code> <text>`, the code being errno on POSIX systems and the
 /// WSA/Win32 error code on Windows, e.g. `~os_error:111 Connection refused`.
 inline constexpr std::string_view os_error_header = "~os_error";
+/// On the HelloRequest of a channel a listener accepted over TCP: the peer's
+/// address in tofu's form, e.g. `~peer_address:tcp|127.0.0.1|50412`.
+inline constexpr std::string_view peer_address_header = "~peer_address";
 
 /// The engine limits that close a channel, named in its `~cause` header.
 enum class Limit : std::uint8_t {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -87,6 +88,10 @@ public:
     bool connect_pending() noexcept;
 
     IoResult accept(Socket& accepted) noexcept;
+    // A TCP socket's peer (for the ~peer_address header of an accepted
+    // channel's HelloRequest); empty for Unix sockets, whose peers are
+    // almost always unnamed, and when the OS cannot say.
+    std::optional<Address> peer_address() const;
     IoResult read(std::span<std::byte> into) noexcept;
     // Like read(), but the bytes stay queued in the kernel: the next read
     // or peek returns them again.

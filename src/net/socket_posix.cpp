@@ -267,6 +267,14 @@ bool Socket::connect_pending() noexcept {
     return ::poll(&probe, 1, 0) == 0;
 }
 
+std::optional<Address> Socket::peer_address() const {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    if (::getpeername(handle_, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return std::nullopt;
+    if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return std::nullopt;
+    return from_socket_address(peer, Address{});
+}
+
 IoResult Socket::accept(Socket& accepted) noexcept {
     sockaddr_storage peer{};
     socklen_t length = sizeof(peer);

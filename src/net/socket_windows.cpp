@@ -353,6 +353,16 @@ bool Socket::connect_pending() noexcept {
     return ::select(0, nullptr, &writable, &failed, &now) == 0;
 }
 
+std::optional<Address> Socket::peer_address() const {
+    sockaddr_storage peer{};
+    int length = sizeof(peer);
+    if (::getpeername(static_cast<SOCKET>(handle_), reinterpret_cast<sockaddr*>(&peer), &length) != 0) {
+        return std::nullopt;
+    }
+    if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return std::nullopt;
+    return to_address(peer);
+}
+
 IoResult Socket::accept(Socket& accepted) noexcept {
     sockaddr_storage peer{};
     int length = sizeof(peer);

@@ -14,7 +14,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <memory>
+#include <string>
 
 namespace tofu::detail {
 
@@ -129,6 +131,8 @@ struct Channel {
     Clock::time_point accepted_at;
     std::size_t pending_count = 0;
     std::size_t handshake_bytes = 0;
+    // Accepted TCP channels: the peer in tofu's form, for the HelloRequest.
+    std::string peer_address;
 
     // Share: Pool::share_unit() of each message delivered, added to the
     // pool's count of returns for this number when the channel opened.

@@ -348,6 +348,7 @@ void Reactor::accept_connections(Channel& listener) {
         if (number == unassigned_channel) continue; // all 65,534 in use: the socket closes
         Channel& channel = create_channel(number, ChannelKind::stream, ChannelState::awaiting_hello, *listener.group,
                                           std::move(accepted));
+        if (std::optional<Address> peer = channel.socket.peer_address()) channel.peer_address = peer->to_string();
         admission_.enter(channel, listener);
         channel.accepted_at = now_;
         core_.stats().accepted();
@@ -557,6 +558,12 @@ void Reactor::on_message(Channel& channel, Message::Ptr message) {
     if (before != arrival.next) timers_.clear(channel.timers, Timeout::handshake); // the peer's part is done
     message->set_channel(channel.number);
     core_.stats().received(channel.number, wire_header_size + message->raw_headers().size() + message->body().size());
+    if (before == ChannelState::awaiting_hello && !channel.peer_address.empty()) {
+        EngineHeaders headers;
+        headers.add(peer_address_header, channel.peer_address);
+        headers.append_to(*message);
+        channel.peer_address.clear();
+    }
     // The message counts against this channel's share until it comes back.
     const std::size_t bytes = message_overhead + message->capacity_bytes();
     pool_.attribute(*message, channel.number, static_cast<std::uint32_t>(bytes));

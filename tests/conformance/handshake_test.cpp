@@ -1,6 +1,7 @@
 // Listening, connecting and the hello handshake (protocol §2, §3), and every
 // synchronous post() error.
 #include "harness.hpp"
+#include "raw_peer.hpp"
 
 #include "net/socket.hpp"
 
@@ -87,6 +88,30 @@ TEST_P(Handshake, ListenOnPortInUseFailsWithoutChannelClosed) {
     EXPECT_TRUE(abort) << "a message refused synchronously stays with the caller";
     group.expect_quiet();
     EXPECT_EQ(group.closed_count(posted.channel), 0);
+}
+
+// An accepted TCP channel's HelloRequest says who connected: the address and
+// port the peer's own socket has.
+TEST_P(Handshake, AcceptedHelloCarriesThePeerAddress) {
+    Engine engine(options());
+    Group server(engine, "server");
+    const Listener listener = listen(server, tcp("127.0.0.1", 0));
+    ASSERT_TRUE(listener);
+    using namespace raw;
+    RawPeer peer = RawPeer::connect(listener.address);
+    ASSERT_TRUE(peer);
+    sockaddr_in local{};
+    socklen_t length = sizeof(local);
+    ASSERT_EQ(::getsockname(peer.handle(), reinterpret_cast<sockaddr*>(&local), &length), 0);
+    ASSERT_TRUE(peer.send_all(frame({.opcode = op(OpCode::HelloRequest), .id = 7, .headers = "who:raw\r\n"})));
+
+    Message::Ptr hello = server.next();
+    ASSERT_TRUE(hello);
+    EXPECT_EQ(hello->opcode(), OpCode::HelloRequest) << describe(hello);
+    EXPECT_EQ(hello->find_header("who"), "raw") << "the peer's own headers are kept";
+    const std::optional<std::string_view> said = hello->find_header(peer_address_header);
+    ASSERT_TRUE(said) << describe(hello);
+    EXPECT_EQ(*said, tcp("127.0.0.1", ntohs(local.sin_port)).to_string());
 }
 
 TEST_P(Handshake, ListenTcp6Loopback) {

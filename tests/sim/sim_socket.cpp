@@ -67,6 +67,9 @@ IoResult Socket::connect_result() noexcept {
     return {};
 }
 
+// The simulated kernel connects by port alone and keeps no peer addresses.
+std::optional<Address> Socket::peer_address() const { return std::nullopt; }
+
 IoResult Socket::accept(Socket& accepted) noexcept {
     int error = 0;
     kernel().count_io(process(), handle_);
