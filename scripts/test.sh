@@ -7,7 +7,7 @@
 #   install static and shared installs used by consumers (scripts/install-check.sh)
 #   sim     the deterministic simulation for 4 minutes (scripts/sim.sh)
 #   kqueue  the kqueue backend on Linux, on libkqueue (scripts/kqueue.sh)
-#   macos   the macOS cross build, x86_64 and arm64 (scripts/macos.sh)
+#   macos   the macOS cross build: x86_64 everything, arm64 library and tools (scripts/macos.sh)
 source "$(dirname "$0")/common.sh"
 bash scripts/deps.sh
 stages=("$@")
