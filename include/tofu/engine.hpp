@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -28,6 +29,16 @@ enum class Alloc {
     PoolOnly, ///< a free message or nothing
     Always,   ///< a free message, else a new one while under the hard limit
 };
+
+/// How much the log hook hears: each level includes the ones before it.
+enum class LogLevel : std::uint8_t {
+    error,   ///< the engine itself cannot go on as asked (its poller failed)
+    warning, ///< a listener or connect the OS refused, a listener out of descriptors
+    info,    ///< listeners opened, channels closed with their cause
+    debug,   ///< channels accepted and connected, connections refused before their hello, backpressure
+};
+/// The name of `level`: `error`, `warning`, `info` or `debug`.
+TOFU_API std::string_view to_string(LogLevel level) noexcept;
 
 /// What an engine is started with. The pool's limits are hard: past them a
 /// get finds nothing and reading pauses (backpressure), nothing is lost.
@@ -74,6 +85,14 @@ struct Options {
     /// Keep traffic counters per channel for Engine::channel_stats(): 2 MiB
     /// (32 bytes for each of the 65,535 channel numbers), taken at start.
     bool channel_stats = false;
+
+    /// The log hook: called on the I/O thread with one line (no line break)
+    /// per event at `log_level` or above; the line is valid during the call
+    /// only. The library never writes to stdout or stderr itself. The hook
+    /// must be quick and must not call into this engine; what it throws is
+    /// swallowed. Empty: nothing is formatted at all.
+    std::function<void(LogLevel level, std::string_view line)> log{};
+    LogLevel log_level = LogLevel::info; ///< the most detailed level the hook hears
 };
 
 /// A channel_closed notification names why in its `~cause` text header: the

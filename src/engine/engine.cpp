@@ -108,7 +108,7 @@ void ChannelNumbers::release(ChannelNumber number) noexcept {
 
 EngineCore::EngineCore(const Options& options, Backend backend, std::unique_ptr<poller::Poller> poller,
                        const Clock& clock)
-    : options_(options), backend_(backend), clock_(clock), stats_(options.channel_stats),
+    : options_(options), backend_(backend), clock_(clock), stats_(options.channel_stats), log_(options),
       pool_(Pool::create(PoolLimits{options.initial_messages, options.max_messages, options.memory_limit},
                          pool_reserve(options))),
       poller_(std::move(poller)) {
@@ -315,6 +315,16 @@ EngineStats Engine::stats() const noexcept {
 std::optional<ChannelStats> Engine::channel_stats(ChannelNumber channel) const noexcept {
     if (core_->numbers().owner(channel) == 0) return std::nullopt;
     return core_->stats().channel(channel);
+}
+
+std::string_view to_string(LogLevel level) noexcept {
+    switch (level) {
+    case LogLevel::error: return "error";
+    case LogLevel::warning: return "warning";
+    case LogLevel::info: return "info";
+    case LogLevel::debug: return "debug";
+    }
+    return "unknown";
 }
 
 std::string_view to_string(Limit limit) noexcept {

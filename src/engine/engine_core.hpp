@@ -4,6 +4,7 @@
 // here is held across I/O (docs/design.md, "Ownership").
 #include <tofu/engine.hpp>
 
+#include "engine/log.hpp"
 #include "engine/message_list.hpp"
 #include "engine/stats.hpp"
 #include "poller/poller.hpp"
@@ -118,6 +119,7 @@ public:
     poller::Poller& poller() noexcept { return *poller_; }
     const Clock& clock() const noexcept { return clock_; }
     StatsCounters& stats() noexcept { return stats_; }
+    const Log& log() const noexcept { return log_; }
     const StatsCounters& stats() const noexcept { return stats_; }
     // Driven clocks only: moves time and lets the reactor look at it.
     void advance_clock(Clock::duration by) noexcept {
@@ -146,6 +148,7 @@ private:
     Backend backend_;
     Clock clock_;
     StatsCounters stats_;
+    Log log_;
     Pool::Handle pool_;
     std::unique_ptr<poller::Poller> poller_;
     ChannelNumbers numbers_;

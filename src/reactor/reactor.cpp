@@ -117,6 +117,7 @@ void Reactor::after_wait(Result<std::size_t> ready) {
     TOFU_INVARIANT(on_io_thread());
     core_.woke_up();
     if (ready) dispatch(std::span<const poller::Event>(events_.data(), ready.value()));
+    else log_poller_failure(ready.status());
 }
 
 std::chrono::milliseconds Reactor::wait_timeout() {
@@ -276,9 +277,15 @@ void Reactor::open_listener(Message::Ptr message, GroupState& group) {
     if (status != Status::success) {
         core_.numbers().release(number);
         add_os_error(*message, socket.os_error());
+        log_refused("listen on", *message, status, socket.os_error());
         return hand_back(group, std::move(message), status);
     }
     create_channel(number, ChannelKind::listener, ChannelState::listening, group, std::move(socket.value()));
+    if (core_.log().enabled(LogLevel::info)) {
+        const std::string_view where = message->find_header(listen_on_header).value_or("?");
+        core_.log()(LogLevel::info, "channel %u: listening on %.*s", unsigned{number}, static_cast<int>(where.size()),
+                    where.data());
+    }
     hand_back(group, std::move(message), Status::success);
 }
 
@@ -289,6 +296,7 @@ void Reactor::open_connection(Message::Ptr message, GroupState& group) {
     if (!socket) {
         core_.numbers().release(number);
         add_os_error(*message, socket.os_error());
+        log_refused("connect to", *message, socket.status(), socket.os_error());
         return hand_back(group, std::move(message), socket.status());
     }
     Channel& channel =
@@ -341,7 +349,7 @@ void Reactor::accept_connections(Channel& listener) {
             return;
         }
         if (result.state == net::IoState::closed) continue; // it died in the backlog: the next one
-        if (result.state != net::IoState::done) return pause_accepting(listener);
+        if (result.state != net::IoState::done) return pause_accepting(listener, result.os_error);
         // Only now that a newcomer is really there does the oldest give way.
         if (make_room != nullptr) close(*make_room, evicted);
         const ChannelNumber number = core_.numbers().allocate(listener.group->id);
@@ -349,6 +357,9 @@ void Reactor::accept_connections(Channel& listener) {
         Channel& channel = create_channel(number, ChannelKind::stream, ChannelState::awaiting_hello, *listener.group,
                                           std::move(accepted));
         if (std::optional<Address> peer = channel.socket.peer_address()) channel.peer_address = peer->to_string();
+        core_.log()(LogLevel::debug, "channel %u: accepted by listener channel %u from %s", unsigned{number},
+                    unsigned{listener.number},
+                    channel.peer_address.empty() ? "a Unix socket" : channel.peer_address.c_str());
         admission_.enter(channel, listener);
         channel.accepted_at = now_;
         core_.stats().accepted();
@@ -369,6 +380,7 @@ void Reactor::finish_connect(Channel& channel) {
     if (connected.state != net::IoState::done) return fail_connect(channel, failure_of(connected));
     timers_.clear(channel.timers, Timeout::connect);
     core_.stats().connected();
+    core_.log()(LogLevel::debug, "channel %u: connected", unsigned{channel.number});
     channel.state = ChannelState::hello_sent;
     set_deadline(channel, Timeout::handshake, options_.handshake_timeout);
     channel.write_ready = true;
@@ -736,6 +748,7 @@ void Reactor::close(Channel& channel, Cause cause, bool notify) {
     if (refused) leave_pending(channel);
     notify = notify && !refused;
     core_.stats().closed(cause, refused, notify);
+    log_closed(channel, cause, refused);
     const bool was_listener = channel.kind == ChannelKind::listener;
     poller_.remove(channel.socket.handle(), channel.token());
     channel.socket.close();

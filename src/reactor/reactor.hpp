@@ -80,7 +80,7 @@ private:
 
     bool admits(Channel& listener, Channel*& make_room);
     void resume_admission(Channel& listener);
-    void pause_accepting(Channel& listener);
+    void pause_accepting(Channel& listener, int os_error);
     void resume_accepting(Channel& listener);
     void resume(Channel& listener, bool Channel::*paused, Timeout timer);
     void serve_without_report(Channel& channel);
@@ -108,6 +108,11 @@ private:
     Channel& create_channel(ChannelNumber number, ChannelKind kind, ChannelState state, GroupState& group,
                             net::Socket socket);
     void close(Channel& channel, Cause cause, bool notify = true);
+
+    // The log hook's lines (reactor_log.cpp).
+    void log_refused(const char* what, const Message& message, Status status, std::error_code os_error) const;
+    void log_closed(const Channel& channel, Cause cause, bool refused) const;
+    void log_poller_failure(Status status) const;
     void finalize(Channel& channel);
     void mark_dirty(Channel& channel) noexcept { dirty_.push_back(channel); }
     void reconcile();

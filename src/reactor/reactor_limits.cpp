@@ -70,7 +70,12 @@ void Reactor::resume_admission(Channel& listener) { resume(listener, &Channel::a
 // it cannot take, the listener waits until one of the engine's channels
 // closes, or for accept_retry_after when the descriptors are held elsewhere
 // in the process.
-void Reactor::pause_accepting(Channel& listener) {
+void Reactor::pause_accepting(Channel& listener, int os_error) {
+    if (core_.log().enabled(LogLevel::warning)) {
+        const Log::OsWords said(os_error);
+        core_.log()(LogLevel::warning, "channel %u: listener stops accepting for 100 ms: %s", unsigned{listener.number},
+                    said.text);
+    }
     listener.accept_paused = true;
     listener.read_ready = false;
     core_.stats().accept_paused();
