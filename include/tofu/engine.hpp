@@ -35,7 +35,7 @@ enum class LogLevel : std::uint8_t {
     error,   ///< the engine itself cannot go on as asked (its poller failed)
     warning, ///< a listener or connect the OS refused, a listener out of descriptors
     info,    ///< listeners opened, channels closed with their cause
-    debug,   ///< channels accepted and connected, connections refused before their hello, backpressure
+    debug,   ///< channels accepted and connected, connections refused before their hello
 };
 /// The name of `level`: `error`, `warning`, `info` or `debug`.
 TOFU_API std::string_view to_string(LogLevel level) noexcept;
