@@ -89,8 +89,8 @@ TEST_P(Backpressure, HundredThousandMessagesThroughAnEightMessagePool) {
     // message at a time, pausing now and then so the pool runs dry.
     StreamChecker checker(connections, mixed_shape);
     Handoff handoff;
-    std::size_t max_in_use = 0;
-    std::size_t max_bytes = 0;
+    std::uint64_t max_in_use = 0;
+    std::uint64_t max_bytes = 0;
     std::uint32_t byes = 0;
     std::thread returner([&] {
         std::uint64_t n = 0;

@@ -106,7 +106,7 @@ TEST_P(Readiness, InterestToggleStormLosesNothingAndLeaksNothing) {
     });
 
     StreamChecker checker(1, mixed_shape);
-    std::size_t peak_in_use = 0;
+    std::uint64_t peak_in_use = 0;
     bool done = false;
     while (!done && checker.failures() == 0) {
         Message::Ptr message = p.server.next();
