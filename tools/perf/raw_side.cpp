@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -26,6 +27,12 @@
 
 namespace perf {
 namespace {
+
+// SOCK_CLOEXEC and accept4 are not on macOS: the flag is set afterwards.
+int close_on_exec(int descriptor) {
+    if (descriptor >= 0) ::fcntl(descriptor, F_SETFD, FD_CLOEXEC);
+    return descriptor;
+}
 
 constexpr std::size_t frame_header_size = 16;
 constexpr std::size_t max_iovecs_per_write = 1024;
@@ -313,7 +320,7 @@ int raw_serve(const Case& c, const tofu::Address& where) {
         print_server_error(error);
         return 1;
     }
-    Descriptor listener(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+    Descriptor listener(close_on_exec(::socket(address.family(), SOCK_STREAM, 0)));
     if (listener.get() < 0) {
         print_server_error(system_error("socket"));
         return 1;
@@ -330,7 +337,7 @@ int raw_serve(const Case& c, const tofu::Address& where) {
         bound.port = ntohs(in.sin_port);
     }
     print_listening(bound);
-    Descriptor connection(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    Descriptor connection(close_on_exec(::accept(listener.get(), nullptr, nullptr)));
     if (connection.get() < 0) {
         print_server_error(system_error("accept"));
         return 1;
@@ -343,7 +350,7 @@ ClientResult raw_client(const Case& c, const tofu::Address& server, const std::f
     ClientResult result;
     SocketAddress address;
     if (!socket_address_of(server, address, result.error)) return result;
-    Descriptor connection(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+    Descriptor connection(close_on_exec(::socket(address.family(), SOCK_STREAM, 0)));
     if (connection.get() < 0 || ::connect(connection.get(), address.get(), address.length) != 0) {
         result.error = system_error("connect");
         return result;
