@@ -81,7 +81,7 @@ for arch in "${archs[@]}"; do
     [ "$arch" = "${archs[0]}" ] || tests=OFF
     cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/zig-macos.cmake" -DTOFU_ZIG="$zig" \
         -DTOFU_MACOS_ARCH="$arch" -DCMAKE_BUILD_TYPE= -DTOFU_WERROR=ON -DTOFU_CHECK_INVARIANTS=ON \
-        -DTOFU_BUILD_TESTS="$tests" >/dev/null
+        -DTOFU_BUILD_TESTS="$tests" -DTOFU_PERF_PEERS=OFF >/dev/null
     cmake --build "$build" -j "$jobs"
     executables=()
     while IFS= read -r -d '' path; do executables+=("$path"); done < <(
