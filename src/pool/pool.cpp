@@ -34,9 +34,7 @@ Pool::Handle Pool::create(PoolLimits limits, Reserve reserve) {
             pool->refund(message_overhead);
             break;
         }
-        message->next_ = pool->free_list_;
-        pool->free_list_ = message;
-        ++pool->free_count_;
+        pool->push_free(*message);
         pool->created_.fetch_add(1, std::memory_order_relaxed);
     }
     return pool;
@@ -89,16 +87,10 @@ std::size_t Pool::free_messages(Tier tier) const noexcept {
     return used < limit ? limit - used : 0;
 }
 
-std::size_t Pool::free_bytes(Tier tier) noexcept {
+std::size_t Pool::free_bytes(Tier tier) const noexcept {
     const std::size_t used = bytes_counted(tier);
     const std::size_t limit = byte_limit(tier);
-    std::size_t idle = 0;
-    {
-        std::lock_guard lock(free_mutex_);
-        for (const Message* message = free_list_; message != nullptr; message = message->next_) {
-            idle += message->capacity_bytes();
-        }
-    }
+    const std::size_t idle = idle_bytes_.load(std::memory_order_relaxed);
     return used < limit + idle ? limit + idle - used : 0;
 }
 
@@ -111,16 +103,10 @@ bool Pool::can_acquire(Tier tier) noexcept {
     return can_charge(message_overhead, tier);
 }
 
-bool Pool::can_charge(std::size_t bytes, Tier tier) noexcept {
+bool Pool::can_charge(std::size_t bytes, Tier tier) const noexcept {
     const std::size_t limit = byte_limit(tier);
     const std::size_t used = bytes_counted(tier);
-    if (used + bytes <= limit) return true;
-    std::size_t idle = 0;
-    std::lock_guard lock(free_mutex_);
-    for (const Message* message = free_list_; message != nullptr; message = message->next_) {
-        idle += message->capacity_bytes();
-    }
-    return used + bytes <= limit + idle;
+    return used + bytes <= limit + idle_bytes_.load(std::memory_order_relaxed);
 }
 
 bool Pool::charge(std::size_t bytes, Tier tier) noexcept {
@@ -155,7 +141,25 @@ bool Pool::trim_free_buffers(std::size_t wanted) noexcept {
         detail::MessageAccess::headers(*message).release();
         detail::MessageAccess::body(*message).release();
     }
+    idle_bytes_.fetch_sub(freed, std::memory_order_relaxed);
     return freed != 0;
+}
+
+void Pool::push_free(Message& message) noexcept {
+    message.next_ = free_list_;
+    free_list_ = &message;
+    ++free_count_;
+    idle_bytes_.fetch_add(message.capacity_bytes(), std::memory_order_relaxed);
+}
+
+Message* Pool::pop_free() noexcept {
+    Message* message = free_list_;
+    if (message == nullptr) return nullptr;
+    free_list_ = message->next_;
+    message->next_ = nullptr;
+    --free_count_;
+    idle_bytes_.fetch_sub(message->capacity_bytes(), std::memory_order_relaxed);
+    return message;
 }
 
 bool Pool::take_slot(Tier tier, bool& from_reserve) noexcept {
@@ -186,12 +190,7 @@ Message::Ptr Pool::acquire(Alloc strategy, Tier tier) {
     Message* message = nullptr;
     {
         std::lock_guard lock(free_mutex_);
-        if (free_list_ != nullptr) {
-            message = free_list_;
-            free_list_ = message->next_;
-            message->next_ = nullptr;
-            --free_count_;
-        }
+        message = pop_free();
     }
     // The count check above already bounds created_ by max_messages: a message
     // is created only when none is free, so created_ <= in use at that moment.
@@ -253,9 +252,7 @@ void Pool::give_back(Message* message) noexcept {
     {
         std::lock_guard lock(free_mutex_);
         if (owner_alive_) {
-            message->next_ = free_list_;
-            free_list_ = message;
-            ++free_count_;
+            push_free(*message);
         } else {
             orphaned = true;
         }

@@ -84,11 +84,12 @@ public:
     bool can_acquire(Tier tier) noexcept;
     // true when `bytes` more could be charged now (counting idle capacity
     // that would be trimmed)
-    bool can_charge(std::size_t bytes, Tier tier) noexcept;
+    bool can_charge(std::size_t bytes, Tier tier) const noexcept;
     // What a tier could still take, messages and bytes (counting idle
-    // capacity of free messages, which would be trimmed; walks the free list).
+    // capacity of free messages, which would be trimmed). O(1): the reactor
+    // asks for every frame of a channel past its share.
     std::size_t free_messages(Tier tier) const noexcept;
-    std::size_t free_bytes(Tier tier) noexcept;
+    std::size_t free_bytes(Tier tier) const noexcept;
 
     // Cleared by the owner before its wake-up target goes away; the listener
     // is only called under the free-list lock, so it is never called late.
@@ -147,6 +148,9 @@ private:
     void give_slot(bool from_reserve) noexcept;
     void shape_for_reserve(Message& message) noexcept;
     bool trim_free_buffers(std::size_t wanted) noexcept;
+    // Under free_mutex_; they keep free_count_ and idle_bytes_ exact.
+    void push_free(Message& message) noexcept;
+    Message* pop_free() noexcept;
 
     PoolLimits limits_;
     Reserve reserve_;
@@ -154,7 +158,10 @@ private:
     std::mutex free_mutex_;
     Message* free_list_ = nullptr; // guarded by free_mutex_
     std::size_t free_count_ = 0;   // guarded by free_mutex_
-    bool owner_alive_ = true;      // guarded by free_mutex_
+    // Buffer capacity of the free messages: written under free_mutex_, read
+    // without it (a snapshot, as any count here is once the lock is gone).
+    std::atomic<std::size_t> idle_bytes_{0};
+    bool owner_alive_ = true; // guarded by free_mutex_
 
     std::atomic<std::size_t> bytes_{0};
     std::atomic<std::size_t> peak_bytes_{0};

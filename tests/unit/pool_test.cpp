@@ -127,6 +127,43 @@ TEST(Pool, IdleCapacityIsReclaimedWhenAnotherMessageNeedsIt) {
     EXPECT_LE(pool->peak_bytes(), limit);
 }
 
+// free_bytes counts the buffer capacity idle messages hold as free (it
+// would be trimmed for whoever needs it; the message objects stay), and
+// keeps counting it right as messages leave and rejoin the free list and as
+// a trim takes it.
+TEST(Pool, FreeBytesCountIdleCapacityExactly) {
+    const std::size_t limit = 4 * overhead + 10000;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, limit});
+    const auto free_bytes = [&] { return pool->free_bytes(Pool::Tier::application); };
+    Message::Ptr a = pool->get(Alloc::Always);
+    Message::Ptr b = pool->get(Alloc::Always);
+    ASSERT_EQ(a->reserve_body(3000), Status::success);
+    ASSERT_EQ(b->reserve_body(2000), Status::success);
+    const std::size_t in_use_free = limit - 2 * overhead - 5000;
+    EXPECT_EQ(free_bytes(), in_use_free);
+    a.reset();
+    EXPECT_EQ(free_bytes(), in_use_free + 3000) << "the idle message's buffer is free";
+    EXPECT_TRUE(pool->can_charge(limit - 2 * overhead - 2000, Pool::Tier::application));
+    EXPECT_FALSE(pool->can_charge(limit - 2 * overhead - 2000 + 1, Pool::Tier::application));
+
+    Message::Ptr again = pool->get(Alloc::PoolOnly);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->capacity_bytes(), 3000u) << "taken from the free list with its buffer";
+    EXPECT_EQ(free_bytes(), in_use_free);
+    again.reset();
+    b.reset();
+    const std::size_t all_buffers = limit - 2 * overhead;
+    EXPECT_EQ(free_bytes(), all_buffers);
+
+    // One message taking every byte trims the other's idle buffer.
+    Message::Ptr big = pool->get(Alloc::PoolOnly);
+    ASSERT_TRUE(big);
+    ASSERT_EQ(big->reserve_body(all_buffers), Status::success);
+    EXPECT_EQ(free_bytes(), 0u);
+    big.reset();
+    EXPECT_EQ(free_bytes(), all_buffers);
+}
+
 TEST(Pool, ReservedMessagesOnlyForNotifications) {
     Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB}, 2);
     std::vector<Message::Ptr> app;
