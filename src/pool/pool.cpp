@@ -238,36 +238,72 @@ void Pool::set_listener(PoolListener* listener) noexcept {
 }
 
 void Pool::give_back(Message* message) noexcept {
-    message->reset();
-    if (message->share_channel_ != unassigned_channel) {
-        // Before `waiting` is read below: a reactor parked on this channel's
-        // share either sees the return or is woken (docs/design.md §5).
-        share_returns_[message->share_channel_].fetch_add(share_unit(message->share_bytes_), std::memory_order_seq_cst);
-        message->share_channel_ = unassigned_channel;
-        message->share_bytes_ = 0;
+    message->next_ = nullptr;
+    give_back(message, message, 1);
+}
+
+// Messages come back in a list (`first` to `last` through next_, `count`
+// of them): one lock and one update of each counter for the whole list.
+void Pool::give_back(Message* first, Message* last, std::size_t count) noexcept {
+    std::size_t from_reserve = 0;
+    std::size_t capacity = 0;
+    for (Message* message = first; message != nullptr; message = message->next_) {
+        Message* const next = message->next_;
+        message->reset();
+        message->next_ = next;
+        if (message->share_channel_ != unassigned_channel) {
+            // Before `waiting` is read below: a reactor parked on this channel's
+            // share either sees the return or is woken (docs/design.md §5).
+            share_returns_[message->share_channel_].fetch_add(share_unit(message->share_bytes_),
+                                                              std::memory_order_seq_cst);
+            message->share_channel_ = unassigned_channel;
+            message->share_bytes_ = 0;
+        }
+        from_reserve += std::exchange(message->in_reserve_, false) ? 1 : 0;
+        capacity += message->capacity_bytes();
     }
-    const bool from_reserve = std::exchange(message->in_reserve_, false);
     bool orphaned = false;
-    bool last = false;
+    bool last_one = false;
     {
         std::lock_guard lock(free_mutex_);
         if (owner_alive_) {
-            push_free(*message);
+            last->next_ = free_list_;
+            free_list_ = first;
+            free_count_ += count;
+            idle_bytes_.fetch_add(capacity, std::memory_order_relaxed);
         } else {
             orphaned = true;
         }
         // The pool outlives its owner until the last message came back.
-        give_slot(from_reserve);
-        last = orphaned && messages_in_use() == 0;
-        // Read the flag only after the message is visible, so that either we
-        // see the reactor waiting or the reactor's re-check sees our message.
+        if (from_reserve != 0) reserve_in_use_.fetch_sub(from_reserve, std::memory_order_seq_cst);
+        if (count != from_reserve) shared_in_use_.fetch_sub(count - from_reserve, std::memory_order_seq_cst);
+        last_one = orphaned && messages_in_use() == 0;
+        // Read the flag only after the messages are visible, so that either we
+        // see the reactor waiting or the reactor's re-check sees our messages.
         if (listener_ != nullptr && waiting_.load(std::memory_order_seq_cst)) listener_->memory_returned();
     }
-    if (orphaned) {
+    while (orphaned && first != nullptr) {
+        Message* const next = first->next_;
         refund(message_overhead);
-        delete message;
+        delete first;
+        first = next;
     }
-    if (last) delete this;
+    if (last_one) delete this;
+}
+
+void Pool::ReturnBatch::add(Message::Ptr message) noexcept {
+    Message* const raw = message.release();
+    raw->next_ = first_;
+    first_ = raw;
+    if (last_ == nullptr) last_ = raw;
+    ++count_;
+}
+
+void Pool::ReturnBatch::give_back() noexcept {
+    if (count_ == 0) return;
+    pool_.give_back(first_, last_, count_);
+    first_ = last_ = nullptr;
+    count_ = 0;
 }
 
 void Pool::release_owner() noexcept {

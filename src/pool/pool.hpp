@@ -71,6 +71,25 @@ public:
     // Same as letting the Ptr go; a message from another pool is refused.
     Status put(Message::Ptr message);
 
+    // Messages of this pool going back together, for a thread that lets go
+    // of many at once (the reactor, after a write): one lock and one update
+    // of each count for the lot. Until give_back() they stay in use.
+    class ReturnBatch {
+    public:
+        explicit ReturnBatch(Pool& pool) noexcept : pool_(pool) {}
+        ReturnBatch(const ReturnBatch&) = delete;
+        ReturnBatch& operator=(const ReturnBatch&) = delete;
+        ~ReturnBatch() { give_back(); }
+        void add(Message::Ptr message) noexcept;
+        void give_back() noexcept;
+
+    private:
+        Pool& pool_;
+        Message* first_ = nullptr;
+        Message* last_ = nullptr;
+        std::size_t count_ = 0;
+    };
+
     const PoolLimits& limits() const noexcept { return limits_; }
     std::size_t bytes_in_use() const noexcept { return bytes_.load(std::memory_order_relaxed); }
     std::size_t peak_bytes() const noexcept { return peak_bytes_.load(std::memory_order_relaxed); }
@@ -138,6 +157,7 @@ private:
     ~Pool();
 
     void give_back(Message* message) noexcept;
+    void give_back(Message* first, Message* last, std::size_t count) noexcept;
     void release_owner() noexcept;
     // The shared space a tier may fill: everything but the notification
     // bucket, and for the application tier the inbound reserve too.

@@ -397,6 +397,7 @@ void Reactor::fail_connect(Channel& channel, Cause cause) {
 }
 
 void Reactor::flush(Channel& channel) {
+    Pool::ReturnBatch sent(pool_); // what a write completed goes back in one go
     std::size_t budget = budget_;
     while (!channel.send_queue.empty() && budget != 0) {
         iovecs_.clear();
@@ -441,8 +442,12 @@ void Reactor::flush(Channel& channel) {
             channel.head_written = 0;
             Message::Ptr done = channel.send_queue.pop();
             close_after = close_after || protocol::closes_after_write(done->opcode());
+            sent.add(std::move(done));
         }
-        if (close_after) return close(channel, Cause{Status::success});
+        if (close_after) {
+            sent.give_back();
+            return close(channel, Cause{Status::success});
+        }
         if (result.bytes < planned) {
             channel.write_ready = false; // the socket buffer is full
             return;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <initializer_list>
@@ -431,6 +432,68 @@ TEST(Pool, ReserveMessagesDropIdleBuffers) {
     EXPECT_EQ(detail::MessageAccess::body(*notice).capacity(), 0u);
     EXPECT_EQ(detail::MessageAccess::headers(*notice).capacity(), Pool::reserved_header_bytes);
     EXPECT_EQ(pool->bytes_in_use(), Pool::reserve_footprint);
+}
+
+// A batch of returns is one return of many: its messages stay in use until
+// the batch goes back, then every count moves at once (in use, idle bytes,
+// the reserve, channel shares) and a waiting listener hears it once.
+TEST(Pool, ReturnBatchGivesEverythingBackAtOnce) {
+    struct Counter : PoolListener {
+        std::atomic<int> calls{0};
+        void memory_returned() noexcept override { ++calls; }
+    } counter;
+    Pool::Handle pool = Pool::create(PoolLimits{0, 8, MiB}, Pool::Reserve{1, 0, 0});
+    pool->track_channel_shares();
+    pool->set_listener(&counter);
+    std::vector<Message*> seen;
+    {
+        Pool::ReturnBatch batch(*pool);
+        for (int i = 0; i < 4; ++i) {
+            Message::Ptr m = pool->get(Alloc::Always);
+            ASSERT_TRUE(m);
+            ASSERT_EQ(m->reserve_body(100), Status::success);
+            pool->attribute(*m, 3, 1000);
+            seen.push_back(m.get());
+            batch.add(std::move(m));
+        }
+        Message::Ptr notice = pool->acquire(Alloc::Always, Pool::Tier::notification);
+        ASSERT_TRUE(notice);
+        batch.add(std::move(notice));
+        EXPECT_EQ(pool->messages_in_use(), 5u) << "in a batch is still in use";
+        EXPECT_EQ(pool->share_returns(3), 0u);
+        pool->set_waiting(true);
+        batch.give_back();
+        EXPECT_EQ(pool->messages_in_use(), 0u);
+        EXPECT_EQ(counter.calls.load(), 1) << "one wake-up for the batch";
+        EXPECT_EQ(pool->share_returns(3), 4 * Pool::share_unit(1000));
+        batch.give_back(); // empty now: nothing moves
+        EXPECT_EQ(counter.calls.load(), 1);
+    }
+    pool->set_waiting(false);
+    EXPECT_EQ(pool->free_bytes(Pool::Tier::notification), MiB - 5 * overhead) << "the buffers are idle, not lost";
+    std::vector<Message::Ptr> again;
+    while (Message::Ptr m = pool->get(Alloc::PoolOnly)) again.push_back(std::move(m));
+    EXPECT_EQ(again.size(), 5u) << "every batched message is on the free list";
+    EXPECT_EQ(std::count_if(
+                  again.begin(), again.end(),
+                  [&](const Message::Ptr& m) { return std::find(seen.begin(), seen.end(), m.get()) != seen.end(); }),
+              4);
+    while (Message::Ptr m = pool->get(Alloc::Always)) again.push_back(std::move(m));
+    EXPECT_EQ(again.size(), 7u) << "all but the reserve";
+    EXPECT_TRUE(pool->acquire(Alloc::Always, Pool::Tier::notification)) << "the reserve message is free again";
+    pool->set_listener(nullptr);
+}
+
+// A batch not given back explicitly goes back when it ends.
+TEST(Pool, ReturnBatchGivesBackWhenItEnds) {
+    Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB});
+    {
+        Pool::ReturnBatch batch(*pool);
+        batch.add(pool->get(Alloc::Always));
+        batch.add(pool->get(Alloc::Always));
+        EXPECT_EQ(pool->messages_in_use(), 2u);
+    }
+    EXPECT_EQ(pool->messages_in_use(), 0u);
 }
 
 // Per-channel shares: a message charged to a channel is credited back to it
