@@ -64,6 +64,11 @@ struct Options {
     std::size_t channel_share_messages = 0;
     /// A channel's share of the pool in bytes; see channel_share_messages.
     std::size_t channel_share_bytes = 0;
+    /// A channel paused at its share resumes once half a share more has
+    /// come back, so that it reads a batch rather than one frame for each
+    /// message returned; if that takes longer than this, it resumes as soon
+    /// as its next frame fits. 0: always as soon as the next frame fits.
+    std::chrono::milliseconds share_resume_grace{2};
     /// Text headers plus body of a HelloRequest or HelloResponse from a peer.
     std::size_t max_hello_bytes = 4096;
     /// Per listener: accepted connections whose HelloRequest has not reached

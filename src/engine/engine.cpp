@@ -55,7 +55,8 @@ Refusal check(const Options& options) {
     }
     if (options.max_pending_handshakes == 0) return refuse("max_pending_handshakes must not be 0");
     if (options.connect_timeout.count() < 0 || options.handshake_timeout.count() < 0 ||
-        options.frame_timeout.count() < 0 || options.pending_grace.count() < 0) {
+        options.frame_timeout.count() < 0 || options.pending_grace.count() < 0 ||
+        options.share_resume_grace.count() < 0) {
         return refuse("timeouts must not be negative (0 turns one off)");
     }
     if (options.channel_share_messages > options.max_messages) {

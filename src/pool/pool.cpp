@@ -252,7 +252,7 @@ void Pool::give_back(Message* first, Message* last, std::size_t count) noexcept 
         message->reset();
         message->next_ = next;
         if (message->share_channel_ != unassigned_channel) {
-            // Before `waiting` is read below: a reactor parked on this channel's
+            // Before the return is counted below: a reactor parked on this channel's
             // share either sees the return or is woken (docs/design.md §5).
             share_returns_[message->share_channel_].fetch_add(share_unit(message->share_bytes_),
                                                               std::memory_order_seq_cst);
@@ -278,9 +278,12 @@ void Pool::give_back(Message* first, Message* last, std::size_t count) noexcept 
         if (from_reserve != 0) reserve_in_use_.fetch_sub(from_reserve, std::memory_order_seq_cst);
         if (count != from_reserve) shared_in_use_.fetch_sub(count - from_reserve, std::memory_order_seq_cst);
         last_one = orphaned && messages_in_use() == 0;
-        // Read the flag only after the messages are visible, so that either we
-        // see the reactor waiting or the reactor's re-check sees our messages.
-        if (listener_ != nullptr && waiting_.load(std::memory_order_seq_cst)) listener_->memory_returned();
+        // Counted only once the messages are visible, and the target read
+        // after: either we see the reactor's target or its re-check sees
+        // our count. Only the return that reaches the target wakes it.
+        const std::uint64_t returned = returns_.fetch_add(count, std::memory_order_seq_cst) + count;
+        const std::uint64_t target = wake_at_.load(std::memory_order_seq_cst);
+        if (listener_ != nullptr && returned >= target && returned - count < target) listener_->memory_returned();
     }
     while (orphaned && first != nullptr) {
         Message* const next = first->next_;

@@ -113,9 +113,14 @@ public:
     // Cleared by the owner before its wake-up target goes away; the listener
     // is only called under the free-list lock, so it is never called late.
     void set_listener(PoolListener* listener) noexcept;
-    // seq_cst so that a returner either sees the flag or the reactor sees the
-    // returned memory on its re-check (Dekker pair, docs/design.md).
-    void set_waiting(bool waiting) noexcept { waiting_.store(waiting, std::memory_order_seq_cst); }
+    // Messages given back since the pool was made (a running count).
+    std::uint64_t returns_seen() const noexcept { return returns_.load(std::memory_order_seq_cst); }
+    // The listener hears the return that brings returns_seen() to `target`
+    // (and no other); never_wake: none. seq_cst so that a returner either
+    // sees the target or the waiter's re-check of returns_seen() sees its
+    // return (Dekker pair, docs/design.md §5).
+    static constexpr std::uint64_t never_wake = ~std::uint64_t{0};
+    void wake_at(std::uint64_t target) noexcept { wake_at_.store(target, std::memory_order_seq_cst); }
 
     // Buffer accounting, used by MessageBuffer.
     bool charge(std::size_t bytes, Tier tier) noexcept;
@@ -195,7 +200,8 @@ private:
     std::unique_ptr<std::atomic<std::uint64_t>[]> share_returns_; // by channel number, when tracked
 
     PoolListener* listener_ = nullptr; // guarded by free_mutex_
-    std::atomic<bool> waiting_{false};
+    std::atomic<std::uint64_t> returns_{0};
+    std::atomic<std::uint64_t> wake_at_{never_wake};
 };
 
 } // namespace tofu

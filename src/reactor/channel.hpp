@@ -136,6 +136,9 @@ struct Channel {
     // Share: Pool::share_unit() of each message delivered, added to the
     // pool's count of returns for this number when the channel opened.
     std::uint64_t share_charged = 0;
+    // Paused at its share, it waits for room for a batch, not one frame,
+    // until Timeout::share_grace (Reactor::share_headroom).
+    bool share_batch_wanted = false;
 
     ChannelLink ready_link;   // known ready, served round-robin
     ChannelLink parked_link;  // waiting: in the parked FIFO or the over-share list

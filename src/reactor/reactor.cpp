@@ -130,12 +130,17 @@ std::chrono::milliseconds Reactor::wait_timeout() {
 }
 
 bool Reactor::sleep_allowed() {
-    const bool waiting = !parked_.empty() || !over_share_.empty() || !notify_pending_.empty() || pool_empty_owed_ != 0;
-    pool_.set_waiting(waiting);
+    // Read before what the count of returns needed is worked out from, so
+    // the target is never later than the return that could let us go on.
+    const std::uint64_t returned = pool_.returns_seen();
+    const std::uint64_t needed = returns_needed();
+    const std::uint64_t target = needed == 0 ? Pool::never_wake : returned + needed;
+    pool_.wake_at(target);
     // prepare_to_sleep publishes "asleep" before we re-check memory, so a
-    // message returned from now on either is seen here or wakes us.
+    // message returned from now on either is seen here or wakes us. A
+    // target already passed wakes nobody: go round again instead.
     if (!core_.prepare_to_sleep()) return false;
-    if (waiting && memory_would_help()) {
+    if (needed != 0 && (pool_.returns_seen() >= target || memory_would_help())) {
         core_.woke_up();
         return false;
     }
@@ -548,8 +553,8 @@ bool Reactor::prepare_frame(Channel& channel) {
     }
     const std::size_t bytes = frame_bytes(frame);
     const bool pending = protocol::pending(channel.state);
-    if (!pending && over_share(channel, bytes)) {
-        park(channel, Wait::share);
+    if (!pending && over_share(channel, bytes, {})) {
+        pause_at_share(channel);
         return false;
     }
     if (pending && !make_handshake_room(bytes)) {
@@ -620,7 +625,7 @@ void Reactor::resume_parked() {
     // Over its share: each waits for its own messages, in no common order.
     for (Channel* channel = over_share_.front(); channel != nullptr;) {
         Channel* next = channel->parked_link.next;
-        if (!over_share(*channel, frame_bytes(channel->decoder.frame()))) {
+        if (!over_share_to_resume(*channel)) {
             over_share_.remove(*channel);
             resume(*channel);
         }
@@ -636,6 +641,8 @@ void Reactor::resume_parked() {
 
 void Reactor::resume(Channel& channel) {
     channel.waiting = Wait::none;
+    channel.share_batch_wanted = false;
+    timers_.clear(channel.timers, Timeout::share_grace);
     core_.stats().set_paused(parked_.size() + over_share_.size(), now_);
     serve_without_report(channel);
 }
@@ -652,9 +659,22 @@ void Reactor::serve_without_report(Channel& channel) {
 bool Reactor::memory_would_help() noexcept {
     if ((!notify_pending_.empty() || pool_empty_owed_ != 0) && pool_.can_acquire(MemoryTier::notification)) return true;
     for (Channel* channel = over_share_.front(); channel != nullptr; channel = channel->parked_link.next) {
-        if (!over_share(*channel, frame_bytes(channel->decoder.frame()))) return true;
+        if (!over_share_to_resume(*channel)) return true;
     }
     return !parked_.empty() && can_resume(*parked_.front());
+}
+
+// How many returns, at the fewest, before memory_would_help() can turn
+// true (0: nothing waits for memory). The pool wakes the reactor at that
+// many, not at every return while it waits.
+std::uint64_t Reactor::returns_needed() noexcept {
+    if (!parked_.empty() || !notify_pending_.empty() || pool_empty_owed_ != 0) return 1;
+    std::uint64_t fewest = 0;
+    for (Channel* channel = over_share_.front(); channel != nullptr; channel = channel->parked_link.next) {
+        const std::uint64_t needed = returns_before_resume(*channel);
+        fewest = fewest == 0 ? needed : std::min(fewest, needed);
+    }
+    return fewest;
 }
 
 void Reactor::release_stash(Channel& channel) noexcept {

@@ -86,7 +86,17 @@ private:
     void serve_without_report(Channel& channel);
     void leave_pending(Channel& channel);
     bool make_handshake_room(std::size_t bytes);
-    bool over_share(const Channel& channel, std::size_t bytes) noexcept;
+    // Room a channel must leave besides the frame it wants (0 for pausing,
+    // a batch for resuming).
+    struct Headroom {
+        std::size_t messages = 0;
+        std::size_t bytes = 0;
+    };
+    bool over_share(const Channel& channel, std::size_t bytes, Headroom room) noexcept;
+    Headroom share_headroom(const Channel& channel) const noexcept;
+    bool over_share_to_resume(const Channel& channel) noexcept;
+    void pause_at_share(Channel& channel);
+    std::uint64_t returns_before_resume(const Channel& channel) noexcept;
 
     // memory
     void park(Channel& channel, Wait why);
@@ -94,6 +104,7 @@ private:
     void resume_parked();
     void resume(Channel& channel);
     bool memory_would_help() noexcept;
+    std::uint64_t returns_needed() noexcept;
     void release_stash(Channel& channel) noexcept;
 
     // delivery

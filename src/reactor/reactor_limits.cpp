@@ -24,6 +24,7 @@ void Reactor::expire_deadlines() {
         case Timeout::frame: close(*channel, frame_timed_out); break;
         case Timeout::admission: resume_admission(*channel); break;
         case Timeout::accept_retry: resume_accepting(*channel); break;
+        case Timeout::share_grace: channel->share_batch_wanted = false; break; // resume_parked() follows
         }
     }
 }
@@ -115,14 +116,50 @@ bool Reactor::make_handshake_room(std::size_t bytes) {
 // past its share (received messages not returned yet; returns come from
 // any thread) and taking more would leave less than one share of the pool
 // for the other channels. A share bites only under contention: a channel
-// alone on an idle pool may use it all but one share.
-bool Reactor::over_share(const Channel& channel, std::size_t bytes) noexcept {
+// alone on an idle pool may use it all but one share. `room` asks for that
+// much more on both counts.
+bool Reactor::over_share(const Channel& channel, std::size_t bytes, Headroom room) noexcept {
     const Pool::Held held = Pool::held(channel.share_charged, pool_.share_returns(channel.number));
-    const bool past_share =
-        held.messages + 1 > options_.channel_share_messages || held.bytes + bytes > options_.channel_share_bytes;
+    const bool past_share = held.messages + 1 + room.messages > options_.channel_share_messages ||
+                            held.bytes + bytes + room.bytes > options_.channel_share_bytes;
     if (!past_share) return false;
-    return pool_.free_messages(MemoryTier::inbound) < options_.channel_share_messages + 1 ||
-           pool_.free_bytes(MemoryTier::inbound) < options_.channel_share_bytes + bytes;
+    return pool_.free_messages(MemoryTier::inbound) < options_.channel_share_messages + 1 + room.messages ||
+           pool_.free_bytes(MemoryTier::inbound) < options_.channel_share_bytes + bytes + room.bytes;
+}
+
+// A channel paused at its share resumes with room for half a share more,
+// so that it reads a batch, not one frame per message returned (each a
+// wake-up, a resume and a pause again); after Options::share_resume_grace,
+// with room for the next frame: an application that keeps what it holds
+// must not keep the channel paused.
+Reactor::Headroom Reactor::share_headroom(const Channel& channel) const noexcept {
+    if (!channel.share_batch_wanted) return {};
+    return {options_.channel_share_messages / 2, options_.channel_share_bytes / 2};
+}
+
+bool Reactor::over_share_to_resume(const Channel& channel) noexcept {
+    return over_share(channel, frame_bytes(channel.decoder.frame()), share_headroom(channel));
+}
+
+void Reactor::pause_at_share(Channel& channel) {
+    channel.share_batch_wanted = options_.share_resume_grace.count() != 0;
+    set_deadline(channel, Timeout::share_grace, options_.share_resume_grace);
+    park(channel, Wait::share);
+}
+
+// A lower bound on the messages that must come back before the channel
+// resumes: each return lowers its holding, or raises what is free, by one
+// message at most (the byte counts may follow from any one return).
+std::uint64_t Reactor::returns_before_resume(const Channel& channel) noexcept {
+    const Headroom room = share_headroom(channel);
+    const std::size_t share = options_.channel_share_messages;
+    const Pool::Held held = Pool::held(channel.share_charged, pool_.share_returns(channel.number));
+    const std::size_t wanted_own = held.messages + 1 + room.messages;
+    const std::size_t own = wanted_own > share ? wanted_own - share : 1;
+    const std::size_t free = pool_.free_messages(MemoryTier::inbound);
+    const std::size_t wanted_free = share + 1 + room.messages;
+    const std::size_t others = free < wanted_free ? wanted_free - free : 1;
+    return std::max<std::size_t>(1, std::min(own, others));
 }
 
 } // namespace tofu::detail

@@ -24,14 +24,15 @@ enum class Timeout : std::uint8_t {
     frame,        // a frame that started arriving and has not completed
     admission,    // a listener at its cap: its oldest pending connection may make room
     accept_retry, // a listener whose accept() failed tries again
+    share_grace,  // a channel paused at its share stops waiting for a whole batch
 };
-inline constexpr std::size_t timeout_kinds = 5;
+inline constexpr std::size_t timeout_kinds = 6;
 
 class Timers {
 public:
     struct Slot {
-        std::array<Clock::time_point, timeout_kinds> due{Clock::never(), Clock::never(), Clock::never(), Clock::never(),
-                                                         Clock::never()};
+        std::array<Clock::time_point, timeout_kinds> due{Clock::never(), Clock::never(), Clock::never(),
+                                                         Clock::never(), Clock::never(), Clock::never()};
         std::uint64_t token = 0;                // handed back by expire()
         Clock::time_point key = Clock::never(); // where the slot sits in the heap
         std::size_t index = not_queued;

@@ -7,6 +7,7 @@
 #include "engine/engine_core.hpp"
 
 #include <deque>
+#include <optional>
 
 namespace tofu::conformance {
 namespace {
@@ -734,6 +735,97 @@ TEST_P(Hostile, UnreadAnswersPauseTheirSender) {
     for (int i = 0; i < 5; ++i) crowd.other.round_trip(server, "unaffected " + std::to_string(i));
 }
 
+// Returns a firehose's stream to the server application one message at a
+// time (from another thread, as memory comes back from anywhere) and checks
+// that the rest arrives in order.
+struct Firehose {
+    static constexpr std::uint64_t count = 300;
+    explicit Firehose(CrowdedServer& crowd) : crowd(crowd) {
+        Bytes stream;
+        for (std::uint64_t i = 0; i < count; ++i) append_frame(stream, {.opcode = op(OpCode::Signal), .id = i + 1});
+        crowd.peer.set_nonblocking(true);
+        writer.emplace(
+            [this, stream](const std::atomic<bool>&) { EXPECT_TRUE(this->crowd.peer.send_all(stream, kWait * 3)); });
+    }
+    // Every data message until the channel pauses at its share.
+    void hold_until_paused() {
+        while (crowd.server.group.pool_empty_count() == 0) {
+            Message::Ptr got = crowd.server.group.receive();
+            ASSERT_TRUE(got);
+            if (!is_pool_empty(*got)) held.push_back(std::move(got));
+        }
+    }
+    void give_back(std::size_t messages) {
+        for (std::size_t i = 0; i < messages && !held.empty(); ++i) {
+            std::thread([m = std::move(held.front())]() mutable { m.reset(); }).join();
+            held.erase(held.begin());
+        }
+    }
+    void take_the_rest() {
+        give_back(held.size());
+        while (next <= count) {
+            Message::Ptr got = next_data(kWait);
+            ASSERT_TRUE(got) << "message " << next << " never came";
+            std::thread([m = std::move(got)]() mutable { m.reset(); }).join();
+        }
+        writer.reset();
+        crowd.server.group.expect_quiet();
+    }
+    // The next data message (each new pause announces itself with a
+    // pool_empty notice, let go here).
+    Message::Ptr next_data(std::chrono::milliseconds patience) {
+        Message::Ptr got = crowd.server.group.poll(patience);
+        while (got && is_pool_empty(*got)) got = crowd.server.group.poll(patience);
+        if (got) {
+            EXPECT_EQ(got->message_id(), next++);
+        }
+        return got;
+    }
+
+    CrowdedServer& crowd;
+    std::vector<Message::Ptr> held;
+    std::uint64_t next = 1;
+    std::optional<Worker> writer;
+};
+
+// Paused at its share, a channel waits for half a share to come back before
+// it reads again, so that it reads a batch, not one frame per message
+// returned (share_resume_grace set long here, so nothing else resumes it).
+TEST_P(Hostile, APausedShareResumesForABatchNotForEachReturn) {
+    Options patient = options();
+    patient.share_resume_grace = kWait * 4;
+    CrowdedServer crowd(patient, options());
+    ASSERT_TRUE(crowd);
+    Firehose hose(crowd);
+    hose.hold_until_paused();
+    hose.next = hose.held.size() + 1;
+    for (std::size_t i = 0; i < hose.held.size(); ++i) EXPECT_EQ(hose.held[i]->message_id(), i + 1);
+
+    hose.give_back(crowd.share() / 2 - 1);
+    EXPECT_FALSE(hose.next_data(200ms)) << "fewer than half a share back: still paused";
+    hose.give_back(3);
+    EXPECT_TRUE(hose.next_data(kWait)) << "half a share back: reading again";
+    hose.take_the_rest();
+}
+
+// An application that keeps most of what it got: the channel's next frame
+// fits its share, but half a share never comes back. After
+// share_resume_grace (the default) the channel reads on regardless.
+TEST_P(Hostile, APausedShareResumesAfterItsGraceWhenTheApplicationKeepsItsMessages) {
+    CrowdedServer crowd(options(), options());
+    ASSERT_TRUE(crowd);
+    Firehose hose(crowd);
+    hose.hold_until_paused();
+    hose.next = hose.held.size() + 1;
+    for (int round = 0; round < 10; ++round) {
+        hose.give_back(1);
+        Message::Ptr got = hose.next_data(kWait);
+        ASSERT_TRUE(got) << "round " << round << ": one returned message must be enough after the grace";
+        hose.held.push_back(std::move(got));
+    }
+    hose.take_the_rest();
+}
+
 // ---- small pools stay live --------------------------------------------------------
 
 // With a 16-message pool, an application that holds its pool_empty notice
@@ -791,6 +883,9 @@ TEST_P(Hostile, OptionsThatCannotWorkAreRefusedWithAReason) {
     refused(o, "max_pending_handshakes");
     o = {};
     o.frame_timeout = std::chrono::milliseconds(-1);
+    refused(o, "timeouts");
+    o = {};
+    o.share_resume_grace = std::chrono::milliseconds(-1);
     refused(o, "timeouts");
     o = {};
     o.channel_share_messages = o.max_messages + 1;

@@ -282,24 +282,41 @@ TEST(Pool, MessageOutlivesThePoolHandle) {
     std::thread([m = std::move(kept)]() mutable { m.reset(); }).join();
 }
 
-TEST(Pool, ListenerToldWhenMemoryReturnsWhileWaiting) {
+// The reactor asks to hear of the return that brings the count of returns
+// to a target: that one return tells the listener, no other does.
+TEST(Pool, ListenerToldOnlyByTheReturnThatReachesTheTarget) {
     struct Counter : PoolListener {
         std::atomic<int> calls{0};
         void memory_returned() noexcept override { ++calls; }
     } counter;
-    Pool::Handle pool = Pool::create(PoolLimits{0, 4, MiB});
+    Pool::Handle pool = Pool::create(PoolLimits{0, 8, MiB});
     pool->set_listener(&counter);
-    Message::Ptr m = pool->get(Alloc::Always);
-    m.reset();
-    EXPECT_EQ(counter.calls.load(), 0); // nobody waiting
-    pool->set_waiting(true);
-    m = pool->get(Alloc::Always);
-    m.reset();
+    const auto return_one = [&] { pool->get(Alloc::Always).reset(); };
+    return_one();
+    EXPECT_EQ(counter.calls.load(), 0) << "nobody waiting";
+    EXPECT_EQ(pool->returns_seen(), 1u);
+
+    pool->wake_at(pool->returns_seen() + 3);
+    return_one();
+    return_one();
+    EXPECT_EQ(counter.calls.load(), 0) << "two of three";
+    std::thread(return_one).join();
+    EXPECT_EQ(counter.calls.load(), 1) << "the third, from another thread";
+    return_one();
+    EXPECT_EQ(counter.calls.load(), 1) << "past the target: no more calls";
+
+    pool->wake_at(pool->returns_seen()); // already reached: nobody will reach it again
+    return_one();
     EXPECT_EQ(counter.calls.load(), 1);
+
+    pool->wake_at(Pool::never_wake);
+    return_one();
+    EXPECT_EQ(counter.calls.load(), 1);
+
+    pool->wake_at(pool->returns_seen() + 1);
     pool->set_listener(nullptr);
-    m = pool->get(Alloc::Always);
-    m.reset();
-    EXPECT_EQ(counter.calls.load(), 1);
+    return_one();
+    EXPECT_EQ(counter.calls.load(), 1) << "a cleared listener is never called";
 }
 
 // Eight threads get, grow and return messages (some returned by another
@@ -461,15 +478,16 @@ TEST(Pool, ReturnBatchGivesEverythingBackAtOnce) {
         batch.add(std::move(notice));
         EXPECT_EQ(pool->messages_in_use(), 5u) << "in a batch is still in use";
         EXPECT_EQ(pool->share_returns(3), 0u);
-        pool->set_waiting(true);
+        pool->wake_at(pool->returns_seen() + 2); // the batch passes it at once
         batch.give_back();
         EXPECT_EQ(pool->messages_in_use(), 0u);
         EXPECT_EQ(counter.calls.load(), 1) << "one wake-up for the batch";
+        EXPECT_EQ(pool->returns_seen(), 5u);
         EXPECT_EQ(pool->share_returns(3), 4 * Pool::share_unit(1000));
         batch.give_back(); // empty now: nothing moves
         EXPECT_EQ(counter.calls.load(), 1);
     }
-    pool->set_waiting(false);
+    pool->wake_at(Pool::never_wake);
     EXPECT_EQ(pool->free_bytes(Pool::Tier::notification), MiB - 5 * overhead) << "the buffers are idle, not lost";
     std::vector<Message::Ptr> again;
     while (Message::Ptr m = pool->get(Alloc::PoolOnly)) again.push_back(std::move(m));

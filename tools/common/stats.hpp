@@ -3,6 +3,7 @@
 // a sum for tofu-perf, whose client side makes an engine per case.
 #include <tofu/engine.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <ostream>
 #include <string_view>
@@ -18,6 +19,8 @@ inline void add_stats(EngineStats& total, const EngineStats& more) {
     total.connections_made += more.connections_made;
     total.connections_refused += more.connections_refused;
     total.accept_pauses += more.accept_pauses;
+    total.pause_episodes += more.pause_episodes;
+    total.paused_time += more.paused_time;
     total.channels_closed += more.channels_closed;
     for (std::size_t i = 0; i < total.closed_by_status.size(); ++i) {
         total.closed_by_status[i] += more.closed_by_status[i];
@@ -26,7 +29,7 @@ inline void add_stats(EngineStats& total, const EngineStats& more) {
 }
 
 // e.g. "tofu-echo: stats: 4 messages in (96 B), 4 out (96 B), 2 accepted, 0 connected, 0 refused,
-// 2 channels closed (success 1, peer_closed 1), 0 accept pauses"
+// 2 channels closed (success 1, peer_closed 1), 0 accept pauses, 0 read pauses (0 ms)"
 inline void print_stats(std::ostream& out, std::string_view tool, const EngineStats& stats) {
     out << tool << ": stats: " << stats.messages_received << " messages in (" << stats.bytes_received << " B), "
         << stats.messages_sent << " out (" << stats.bytes_sent << " B), " << stats.connections_accepted << " accepted, "
@@ -44,7 +47,8 @@ inline void print_stats(std::ostream& out, std::string_view tool, const EngineSt
         separator = ", ";
     }
     if (separator == ", ") out << ")";
-    out << ", " << stats.accept_pauses << " accept pauses\n";
+    out << ", " << stats.accept_pauses << " accept pauses, " << stats.pause_episodes << " read pauses ("
+        << std::chrono::duration_cast<std::chrono::milliseconds>(stats.paused_time).count() << " ms)\n";
 }
 
 } // namespace tofu::cli
