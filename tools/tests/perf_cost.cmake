@@ -2,19 +2,9 @@
 # CPU time (always, and positive) and system calls (positive, or null with
 # the reason the system gave). The raw-socket limit reports exact counts.
 #   cmake -DPERF=<tofu-perf> -P perf_cost.cmake
-execute_process(COMMAND ${PERF} --json --quiet --impl tofu,raw --transport tcp,uds --mode throughput,latency
-                        --count 1000 --warmup 10
-                RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
-message(STATUS "exit ${code}\nstdout:\n${out}\nstderr:\n${err}")
-if(NOT code EQUAL 0)
-    message(FATAL_ERROR "tofu-perf --json exited with ${code}")
-endif()
-string(JSON cases LENGTH "${out}")
-if(NOT cases EQUAL 8)
-    message(FATAL_ERROR "expected 8 cases, got ${cases}")
-endif()
-math(EXPR last "${cases} - 1")
-foreach(index RANGE ${last})
+include(${CMAKE_CURRENT_LIST_DIR}/perf_json_run.cmake)
+run_perf_json(out 8 --impl tofu,raw --transport tcp,uds --mode throughput,latency --count 1000 --warmup 10)
+foreach(index RANGE 7)
     string(JSON impl GET "${out}" ${index} impl)
     string(JSON mode GET "${out}" ${index} mode)
     foreach(field cpu_ns_per_msg client_cpu_ns_per_msg server_cpu_ns_per_msg)
