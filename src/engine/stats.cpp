@@ -51,21 +51,14 @@ EngineStats StatsCounters::snapshot(Clock::time_point now) const noexcept {
         if (ticks > started) paused_nanoseconds += ticks - started;
     }
     stats.paused_time = std::chrono::nanoseconds(paused_nanoseconds);
-    stats.messages_received = received_.messages.load(std::memory_order_relaxed);
-    stats.bytes_received = received_.bytes.load(std::memory_order_relaxed);
-    stats.messages_sent = sent_.messages.load(std::memory_order_relaxed);
-    stats.bytes_sent = sent_.bytes.load(std::memory_order_relaxed);
+    load(stats, received_, sent_);
     return stats;
 }
 
 std::optional<ChannelStats> StatsCounters::channel(ChannelNumber channel) const noexcept {
     if (!per_channel_) return std::nullopt;
-    const PerChannel& counters = per_channel_[channel];
     ChannelStats stats;
-    stats.messages_received = counters.received.messages.load(std::memory_order_relaxed);
-    stats.bytes_received = counters.received.bytes.load(std::memory_order_relaxed);
-    stats.messages_sent = counters.sent.messages.load(std::memory_order_relaxed);
-    stats.bytes_sent = counters.sent.bytes.load(std::memory_order_relaxed);
+    load(stats, per_channel_[channel].received, per_channel_[channel].sent);
     return stats;
 }
 

@@ -55,21 +55,9 @@ public:
     void opened(ChannelNumber channel) noexcept;
     // One whole frame of `bytes` (binary header, text headers and body).
     void received(ChannelNumber channel, std::size_t bytes) noexcept {
-        bump(received_.messages);
-        bump(received_.bytes, bytes);
-        if (per_channel_) {
-            bump(per_channel_[channel].received.messages);
-            bump(per_channel_[channel].received.bytes, bytes);
-        }
+        count(received_, &PerChannel::received, channel, bytes);
     }
-    void sent(ChannelNumber channel, std::size_t bytes) noexcept {
-        bump(sent_.messages);
-        bump(sent_.bytes, bytes);
-        if (per_channel_) {
-            bump(per_channel_[channel].sent.messages);
-            bump(per_channel_[channel].sent.bytes, bytes);
-        }
-    }
+    void sent(ChannelNumber channel, std::size_t bytes) noexcept { count(sent_, &PerChannel::sent, channel, bytes); }
 
     // `now`: the engine's clock, to count a pause episode still running.
     EngineStats snapshot(Clock::time_point now) const noexcept;
@@ -88,6 +76,24 @@ private:
         Traffic received;
         Traffic sent;
     };
+    // One frame of `bytes` on the engine's total and, when kept, on the
+    // channel's `side`.
+    void count(Traffic& total, Traffic PerChannel::*side, ChannelNumber channel, std::size_t bytes) noexcept {
+        bump(total.messages);
+        bump(total.bytes, bytes);
+        if (per_channel_) {
+            bump((per_channel_[channel].*side).messages);
+            bump((per_channel_[channel].*side).bytes, bytes);
+        }
+    }
+    // Into the four traffic fields EngineStats and ChannelStats share.
+    template <class Stats>
+    static void load(Stats& stats, const Traffic& received, const Traffic& sent) noexcept {
+        stats.messages_received = received.messages.load(std::memory_order_relaxed);
+        stats.bytes_received = received.bytes.load(std::memory_order_relaxed);
+        stats.messages_sent = sent.messages.load(std::memory_order_relaxed);
+        stats.bytes_sent = sent.bytes.load(std::memory_order_relaxed);
+    }
 
     Counter accepted_{0};
     Counter connected_{0};

@@ -490,7 +490,9 @@ Result<std::unique_ptr<Poller>> make_afd_poller() {
     Result<const nt::Api*> api = nt::api();
     if (!api) return api.status();
     HANDLE port = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
-    if (port == nullptr) return Status::communication_failed;
+    if (port == nullptr) {
+        return {Status::communication_failed, std::error_code(net::last_os_error(), os_category())};
+    }
     return std::unique_ptr<Poller>(std::make_unique<AfdPoller>(*api.value(), port));
 }
 

@@ -79,7 +79,9 @@ Result<std::unique_ptr<Poller>> make_poller(Backend requested, std::string* why)
     const Backend backend = resolve_backend(requested);
     if (backend == Backend::automatic) { // only an unknown TOFU_BACKEND resolves to nothing
         if (why != nullptr) {
-            *why = "TOFU_BACKEND='" + std::string(std::getenv("TOFU_BACKEND")) +
+            // Read again: it may have changed since resolve_backend() read it.
+            const char* env = std::getenv("TOFU_BACKEND");
+            *why = "TOFU_BACKEND='" + std::string(env != nullptr ? env : "") +
                    "' names no backend (automatic, poll, epoll, afd, kqueue)";
         }
         return Status::not_implemented_yet;
