@@ -43,6 +43,7 @@ declare -A survivors=(
     [generation]="an equivalent mutant. A stale event is a spurious one, which the contract allows and the reactor tolerates (it reads, finds nothing); the check saves that read"
     [share-never]="caught by Hostile.OneChannelCannotTakeTheWholePool and Hostile.UnreadAnswersPauseTheirSender: the simulated world checks no fairness between channels"
     [oneshot-terminal]="equivalent for this reactor: it closes a channel at the first failure it is told of, so no terminal condition is re-armed while interest remains (the AFD backend remembers them all the same: WrongModels.RearmingATerminalConditionFailsNoInterestNoSpin)"
+    [wake-target-late]="caught by Backpressure.ExhaustionInTheMiddleOfAMessageResumesOnReturnAlone, which returns exactly the one message the reactor waits for and then waits itself; the simulated applications keep returning messages, so a wake-up one return late still comes"
     [full-read-drained]="equivalent on every real backend (poll, epoll LT, AFD re-armed with a level check, kqueue level) since they report the rest again. Only the simulation's edge model cannot, and there the stalled frame's deadline closes the channel, which the world cannot tell from a slow link"
 )
 
